@@ -1,0 +1,29 @@
+"""Offline data (Minari), jaxil's shipped datasets and replay buffers."""
+
+from jaxil.data.datasets import (
+    DatasetInfo,
+    ExpertData,
+    default_dataset_id,
+    expert_data,
+    first_episodes,
+    load,
+    resolve,
+    sample,
+    to_transitions,
+)
+from jaxil.data.minari_io import Episode, read_dataset, write_dataset
+
+__all__ = [
+    "DatasetInfo",
+    "Episode",
+    "ExpertData",
+    "default_dataset_id",
+    "expert_data",
+    "first_episodes",
+    "load",
+    "read_dataset",
+    "resolve",
+    "sample",
+    "to_transitions",
+    "write_dataset",
+]

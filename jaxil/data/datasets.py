@@ -1,0 +1,264 @@
+"""Offline data: find a dataset, check it against its env, select and split it.
+
+``load(dataset, env)`` resolves a dataset id or path (shipped datasets first, then the
+local Minari store), checks every field, and returns host-side episodes plus a
+:class:`DatasetInfo` with the reference returns used for normalized scores.
+``expert_data(...)`` turns the first N episodes into the device pytree the offline
+algorithms train on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxil.data.minari_io import Episode, read_dataset
+from jaxil.envs.core import Env, EnvSpec
+from jaxil.errors import JaxilError
+from jaxil.types import Transition
+
+SHIPPED_ROOT = Path(__file__).parent / "shipped"
+# Obs dims whose std is below this are constant in the data; do not blow them up.
+MIN_STD = 1e-3
+
+
+def local_minari_root() -> Path:
+    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+
+
+def default_dataset_id(env: str, kind: str = "expert") -> str:
+    return f"jaxil/{env}/{kind}-v0"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: str
+    path: str
+    env: str
+    backend: str
+    made_by: str  # "jaxil", or "external" for Minari datasets jaxil did not write
+    random_return: float  # reference returns of the normalized score
+    expert_return: float
+    num_episodes: int
+    num_transitions: int
+    mean_return: float
+    jaxil: dict = dataclasses.field(default_factory=dict)  # jaxil's own metadata (card)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _is_dataset_dir(p: Path) -> bool:
+    return (p / "data" / "metadata.json").is_file() or (p / "metadata.json").is_file()
+
+
+def resolve(dataset: str) -> Path:
+    """Directory of dataset ``dataset`` (an id like ``jaxil/pendulum/expert-v0`` or a path)."""
+    p = Path(dataset).expanduser()
+    if p.exists():
+        if not _is_dataset_dir(p):
+            raise JaxilError(
+                f"{p} exists but is not a Minari dataset directory (expected data/metadata.json "
+                "inside); pass the dataset's directory or an id from `jaxil data list`."
+            )
+        return p
+    for root in (SHIPPED_ROOT, local_minari_root()):
+        if _is_dataset_dir(root / dataset):
+            return root / dataset
+    shipped = sorted(str(d.parent.relative_to(SHIPPED_ROOT)) for d in SHIPPED_ROOT.glob("*/*/*/data"))
+    raise JaxilError(
+        f"unknown dataset {dataset!r}: not a path, not shipped with jaxil, and not in the local "
+        f"Minari store ({local_minari_root()}; set MINARI_DATASETS_PATH to change it). Shipped: "
+        f"{', '.join(shipped) or 'none'}. jaxil never downloads; make one with `jaxil data make`."
+    )
+
+
+def check_episodes(episodes: list[Episode], spec: EnvSpec, name: str) -> None:
+    """Raise a clear error if the episodes do not fit ``spec`` or hold NaN/inf."""
+    if not episodes or sum(len(e) for e in episodes) == 0:
+        raise JaxilError(f"dataset {name} is empty (no transitions); pass a dataset with episodes.")
+    for i, ep in enumerate(episodes):
+        t = len(ep)
+        if ep.observations.ndim != 2 or ep.observations.shape != (t + 1, spec.obs_dim):
+            raise JaxilError(
+                f"dataset {name}, episode {i}: observations have shape {ep.observations.shape}, "
+                f"expected ({t + 1}, {spec.obs_dim}) for env {spec.name!r} (obs dim {spec.obs_dim}). "
+                "Pass the --env this dataset was recorded on, or a dataset for this env."
+            )
+        if spec.discrete:
+            if ep.actions.shape != (t,) or not np.issubdtype(ep.actions.dtype, np.integer):
+                raise JaxilError(
+                    f"dataset {name}, episode {i}: actions have shape {ep.actions.shape} and dtype "
+                    f"{ep.actions.dtype}, but env {spec.name!r} has {spec.num_actions} discrete "
+                    "actions (expected integer actions of shape (T,)). Check --env."
+                )
+            if t and (ep.actions.min() < 0 or ep.actions.max() >= spec.num_actions):
+                raise JaxilError(
+                    f"dataset {name}, episode {i}: actions outside 0..{spec.num_actions - 1} "
+                    f"for env {spec.name!r}. Check --env."
+                )
+        elif ep.actions.shape != (t, spec.action_dim):
+            raise JaxilError(
+                f"dataset {name}, episode {i}: actions have shape {ep.actions.shape}, expected "
+                f"({t}, {spec.action_dim}) for env {spec.name!r} (action dim {spec.action_dim}). Check --env."
+            )
+        for field in ("observations", "actions", "rewards"):
+            arr = getattr(ep, field)
+            if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+                bad = int(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[0, 0])
+                raise JaxilError(
+                    f"dataset {name}, episode {i}: {field} contain NaN or inf (first at step {bad}). "
+                    "Clean or re-create the dataset; jaxil does not train on non-finite data."
+                )
+        if ep.rewards.shape != (t,) or ep.terminations.shape != (t,) or ep.truncations.shape != (t,):
+            raise JaxilError(
+                f"dataset {name}, episode {i}: rewards/terminations/truncations must each have "
+                f"shape ({t},); got {ep.rewards.shape}, {ep.terminations.shape}, {ep.truncations.shape}."
+            )
+
+
+def measure_random_return(env: Env, num_episodes: int = 100, seed: int = 0) -> float:
+    from jaxil.evaluation import episode_returns, random_policy
+
+    rets, _ = jax.jit(lambda k: episode_returns(env, random_policy(env), k, num_episodes))(
+        jax.random.PRNGKey(seed)
+    )
+    return float(jnp.mean(rets))
+
+
+def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetInfo]:
+    """Episodes and info of ``dataset``, checked against ``env``.
+
+    For a jaxil dataset, ``env`` may be omitted (the dataset names its env) but must
+    match if given. For an external Minari dataset, ``env`` is required: it says which
+    jaxil env evaluates the data, and its random-policy return is measured here.
+    """
+    from jaxil import envs
+
+    path = resolve(dataset)
+    episodes, meta = read_dataset(path)
+    jmeta = meta.get("jaxil") or {}
+    dataset_id = str(meta.get("dataset_id", dataset))
+    returns = np.array([ep.ret for ep in episodes]) if episodes else np.zeros(0)
+    if jmeta:
+        data_env = jmeta["env"]
+        if env is None:
+            env = envs.make(data_env, jmeta.get("backend") if jmeta.get("backend") != "gymnax" else None)
+        elif env.spec.name != data_env:
+            raise JaxilError(
+                f"dataset {dataset_id} was recorded on env {data_env!r}, not {env.spec.name!r}; "
+                f"pass --env {data_env} or a dataset for {env.spec.name!r}."
+            )
+        random_ret, expert_ret = float(meta["ref_min_score"]), float(meta["ref_max_score"])
+        made_by, backend = "jaxil", str(jmeta.get("backend", env.spec.backend))
+    else:
+        if env is None:
+            raise JaxilError(
+                f"dataset {dataset_id} was not written by jaxil, so jaxil cannot tell which env "
+                "evaluates it; pass --env (e.g. --env hopper for mujoco/hopper/expert-v0)."
+            )
+        check_episodes(episodes, env.spec, dataset_id)
+        random_ret, expert_ret = measure_random_return(env), float(np.mean(returns))
+        made_by, backend = "external", env.spec.backend
+    check_episodes(episodes, env.spec, dataset_id)
+    if not expert_ret > random_ret:
+        raise JaxilError(
+            f"dataset {dataset_id}: expert reference return {expert_ret:.2f} is not above the random "
+            f"reference {random_ret:.2f}, so normalized scores are undefined; use expert data."
+        )
+    info = DatasetInfo(
+        dataset_id=dataset_id,
+        path=str(path),
+        env=env.spec.name,
+        backend=backend,
+        made_by=made_by,
+        random_return=random_ret,
+        expert_return=expert_ret,
+        num_episodes=len(episodes),
+        num_transitions=int(sum(len(e) for e in episodes)),
+        mean_return=float(np.mean(returns)),
+        jaxil=dict(jmeta),
+    )
+    return episodes, info
+
+
+def first_episodes(episodes: list[Episode], n: int | None, name: str) -> list[Episode]:
+    """The first ``n`` episodes in dataset order (all if ``n`` is None)."""
+    if n is None:
+        return list(episodes)
+    if n <= 0:
+        raise JaxilError(f"--num-expert-trajs must be positive, got {n}.")
+    if n > len(episodes):
+        raise JaxilError(
+            f"dataset {name} has {len(episodes)} episodes, fewer than the {n} requested; "
+            f"pass --num-expert-trajs {len(episodes)} or less, or make a larger dataset."
+        )
+    return list(episodes[:n])
+
+
+def to_transitions(episodes: list[Episode]) -> Transition:
+    """Concatenate episodes into host (numpy) transitions with real next observations."""
+    cat = lambda xs: np.concatenate(xs, axis=0)  # noqa: E731
+    t = Transition(
+        obs=cat([e.observations[:-1] for e in episodes]).astype(np.float32),
+        action=cat([e.actions for e in episodes]),
+        reward=cat([e.rewards for e in episodes]).astype(np.float32),
+        next_obs=cat([e.observations[1:] for e in episodes]).astype(np.float32),
+        terminated=cat([e.terminations for e in episodes]).astype(bool),
+        truncated=cat([e.truncations for e in episodes]).astype(bool),
+    )
+    action = t.action.astype(np.int32) if np.issubdtype(t.action.dtype, np.integer) else t.action.astype(np.float32)
+    return t.replace(action=action)
+
+
+@struct.dataclass
+class ExpertData:
+    """Expert transitions on device: a training split, a held-out split, obs stats."""
+
+    train: Transition
+    heldout: Transition
+    obs_mean: jax.Array
+    obs_std: jax.Array
+
+
+def obs_stats(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = obs.mean(axis=0)
+    std = np.maximum(obs.std(axis=0), MIN_STD)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def expert_data(
+    episodes: list[Episode],
+    heldout_fraction: float = 0.1,
+    max_heldout: int = 1000,
+    split_seed: int = 0,
+) -> ExpertData:
+    """Shuffle transitions once (fixed seed, the same for every training seed) and hold out
+    ``min(round(fraction·N), max_heldout)`` of them for log-likelihood/MAE metrics.
+    Observation statistics come from the training split only."""
+    t = to_transitions(episodes)
+    n = t.size
+    n_held = min(int(round(heldout_fraction * n)), max_heldout)
+    if n - n_held < 1:
+        raise JaxilError(f"only {n} expert transitions; need at least 2 to split off held-out data.")
+    perm = np.random.default_rng(split_seed).permutation(n)
+    train = jax.tree.map(lambda x: jnp.asarray(x[perm[n_held:]]), t)
+    held = jax.tree.map(lambda x: jnp.asarray(x[perm[: max(n_held, 1)]]), t)
+    mean, std = obs_stats(np.asarray(train.obs))
+    train.check()
+    return ExpertData(train, held, jnp.asarray(mean), jnp.asarray(std))
+
+
+def sample(key: jax.Array, data: Transition, batch_size: int) -> Transition:
+    """A uniform batch drawn with replacement (inside jit)."""
+    idx = jax.random.randint(key, (batch_size,), 0, data.size)
+    batch = jax.tree.map(lambda x: x[idx], data)
+    chex.assert_axis_dimension(batch.obs, 0, batch_size)
+    return batch

@@ -1,0 +1,44 @@
+"""Environments: ``make(name)`` gives a pure env (see ``jaxil.envs.core``)."""
+
+from __future__ import annotations
+
+import functools
+
+from jaxil.envs.core import Env, EnvSpec, Step, random_action, select_tree
+from jaxil.errors import JaxilError
+
+GYMNAX_IDS = {
+    "pendulum": "Pendulum-v1",
+    "cartpole": "CartPole-v1",
+    "mountaincar": "MountainCar-v0",
+    "mountaincar-continuous": "MountainCarContinuous-v0",
+    "acrobot": "Acrobot-v1",
+}
+BRAX_ENVS = ("hopper", "halfcheetah", "walker2d", "ant")
+ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS
+
+
+@functools.cache
+def make(name: str, backend: str | None = None) -> Env:
+    """The env called ``name`` (one of ``ENV_NAMES``); ``backend`` picks Brax physics."""
+    if name in GYMNAX_IDS:
+        if backend not in (None, "gymnax"):
+            raise JaxilError(
+                f"env {name!r} is a gymnax classic-control env and has no backend "
+                f"{backend!r}; leave --backend unset."
+            )
+        from jaxil.envs.gymnax_envs import GymnaxEnv
+
+        return GymnaxEnv(name, GYMNAX_IDS[name])
+    if name in BRAX_ENVS:
+        from jaxil.envs.brax_envs import BACKENDS, BraxEnv
+
+        if backend is not None and backend not in BACKENDS:
+            raise JaxilError(
+                f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BACKENDS}."
+            )
+        return BraxEnv(name, backend)
+    raise JaxilError(f"unknown env {name!r}; choose one of: {', '.join(ENV_NAMES)}.")
+
+
+__all__ = ["ENV_NAMES", "Env", "EnvSpec", "Step", "make", "random_action", "select_tree"]

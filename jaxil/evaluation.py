@@ -1,0 +1,85 @@
+"""Policy evaluation: many episodes in parallel inside jit; normalized scores."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxil.envs.core import Env
+
+Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, key) -> action
+
+
+def episode_returns(
+    env: Env, policy: Policy, key: jax.Array, num_episodes: int
+) -> tuple[jax.Array, jax.Array]:
+    """Undiscounted returns and lengths of ``num_episodes`` episodes run in parallel.
+
+    Each episode runs until its first termination or truncation; envs keep stepping
+    (auto-reset) for the fixed ``max_episode_steps`` scan but stop counting.
+    """
+
+    def one_episode(k: jax.Array) -> tuple[jax.Array, jax.Array]:
+        reset_key, run_key = jax.random.split(k)
+        state, obs = env.reset(reset_key)
+
+        def body(carry, step_key):
+            state, obs, ret, length, alive = carry
+            act_key, env_key = jax.random.split(step_key)
+            action = policy(obs, act_key)
+            state, step = env.step(env_key, state, action)
+            ret = ret + jnp.where(alive, step.reward, 0.0)
+            length = length + alive.astype(jnp.int32)
+            alive = alive & ~(step.terminated | step.truncated)
+            return (state, step.obs, ret, length, alive), None
+
+        init = (state, obs, jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.ones((), bool))
+        keys = jax.random.split(run_key, env.spec.max_episode_steps)
+        (_, _, ret, length, _), _ = jax.lax.scan(body, init, keys)
+        return ret, length
+
+    return jax.vmap(one_episode)(jax.random.split(key, num_episodes))
+
+
+def random_policy(env: Env) -> Policy:
+    from jaxil.envs.core import random_action
+
+    return lambda obs, key: random_action(key, env.spec)
+
+
+def normalized_score(ret: jax.Array, random_return: float, expert_return: float) -> jax.Array:
+    """``100 · (R − R_random) / (R_expert − R_random)``: 0 is random, 100 is the expert."""
+    return 100.0 * (ret - random_return) / (expert_return - random_return)
+
+
+class Reference(NamedTuple):
+    """Reference returns that define the normalized score (0 = random, 100 = expert)."""
+
+    random_return: float
+    expert_return: float
+
+
+def policy_metrics(
+    env: Env,
+    dist_fn: Callable[[jax.Array], Any],
+    key: jax.Array,
+    num_episodes: int,
+    reference: Reference | None,
+    deterministic: bool = True,
+) -> dict[str, jax.Array]:
+    """Mean episode return (and normalized score) of the policy ``obs -> distribution``.
+
+    Deterministic evaluation acts with the distribution's mode; stochastic samples.
+    """
+
+    def act(obs: jax.Array, k: jax.Array) -> jax.Array:
+        dist = dist_fn(obs)
+        return dist.mode() if deterministic else dist.sample(seed=k)
+
+    rets, lengths = episode_returns(env, act, key, num_episodes)
+    out = {"eval_return": jnp.mean(rets), "eval_length": jnp.mean(lengths.astype(jnp.float32))}
+    if reference is not None:
+        out["normalized_score"] = normalized_score(out["eval_return"], *reference)
+    return out

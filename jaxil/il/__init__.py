@@ -1,0 +1,1 @@
+"""Imitation and inverse RL algorithms, one module each."""

@@ -1,0 +1,55 @@
+"""Multi-layer perceptrons with activations chosen by name (from configs)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxil.errors import JaxilError
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "silu": nn.silu,
+    "tanh": nn.tanh,
+    "gelu": nn.gelu,
+    "elu": nn.elu,
+    "leaky_relu": nn.leaky_relu,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    if name not in ACTIVATIONS:
+        raise JaxilError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+    """Dense → act → ... → Dense(out_dim), no output activation.
+
+    ``out_scale`` scales the last layer's initial weights (0 gives a zero output at
+    init, as some critics want; small values give near-uniform initial policies).
+    """
+
+    hidden: Sequence[int]
+    out_dim: int
+    activation: str = "relu"
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = activation(self.activation)
+        for width in self.hidden:
+            x = act(nn.Dense(width)(x))
+        if self.out_scale == 0.0:
+            last_init = nn.initializers.zeros_init()
+        else:
+            last_init = nn.initializers.variance_scaling(self.out_scale**2, "fan_in", "truncated_normal")
+        return nn.Dense(self.out_dim, kernel_init=last_init)(x)
+
+
+def concat_inputs(*xs: jax.Array) -> jax.Array:
+    """Concatenate feature vectors; discrete actions are expected one-hot already."""
+    return jnp.concatenate(xs, axis=-1)

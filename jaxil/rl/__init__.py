@@ -1,0 +1,1 @@
+"""RL solvers (expert trainers and inner loops of IRL), one module each."""
