@@ -52,17 +52,31 @@ class Categorical(distrax.Categorical):
 
 
 class TanhGaussianActor(nn.Module):
+    """Tanh-squashed Gaussian policy over the box ``[action_low, action_high]``.
+
+    By default the log-std is a state-dependent head squashed into
+    ``[log 1e-3, log 3]`` (SAC-style). With ``log_std_init`` set, it is instead one
+    learned state-independent vector starting at that value (PPO-style).
+    """
+
     action_low: Sequence[float]
     action_high: Sequence[float]
     hidden: Sequence[int] = (256, 256)
     activation: str = "relu"
+    log_std_init: float | None = None
+    out_scale: float = 1.0
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> TanhGaussian:
         act_dim = len(self.action_low)
-        out = MLP(self.hidden, 2 * act_dim, self.activation)(obs)
-        loc, raw = jnp.split(out, 2, axis=-1)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
+        if self.log_std_init is None:
+            out = MLP(self.hidden, 2 * act_dim, self.activation, self.out_scale)(obs)
+            loc, raw = jnp.split(out, 2, axis=-1)
+            log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
+        else:
+            loc = MLP(self.hidden, act_dim, self.activation, self.out_scale)(obs)
+            log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (act_dim,))
+            log_std = jnp.broadcast_to(jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX), loc.shape)
         low = jnp.asarray(self.action_low, jnp.float32)
         high = jnp.asarray(self.action_high, jnp.float32)
         return TanhGaussian(loc, jnp.exp(log_std), low, high)
@@ -80,8 +94,17 @@ class CategoricalActor(nn.Module):
         return Categorical(logits=logits)
 
 
-def make_actor(spec: EnvSpec, hidden: Sequence[int], activation: str) -> nn.Module:
+def make_actor(
+    spec: EnvSpec,
+    hidden: Sequence[int],
+    activation: str,
+    *,
+    log_std_init: float | None = None,
+    out_scale: float = 1.0,
+) -> nn.Module:
     """The policy family that fits the env's action space."""
     if spec.discrete:
-        return CategoricalActor(spec.num_actions, tuple(hidden), activation)
-    return TanhGaussianActor(spec.action_low, spec.action_high, tuple(hidden), activation)
+        return CategoricalActor(spec.num_actions, tuple(hidden), activation, out_scale)
+    return TanhGaussianActor(
+        spec.action_low, spec.action_high, tuple(hidden), activation, log_std_init, out_scale
+    )

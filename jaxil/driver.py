@@ -1,0 +1,242 @@
+"""Long runs: the same chunk function as ``train(key)``, driven from a host loop.
+
+``run`` calls ``train.chunk`` once per chunk for every seed, and after each chunk
+appends per-seed metrics to ``metrics.csv``, updates a progress bar and, every
+``checkpoint_every`` chunks (and at the end), saves the whole carry with orbax. A run
+started again in the same directory resumes from its latest checkpoint and finishes
+with exactly the state an uninterrupted run reaches.
+
+Seeds: on accelerators they are vmapped (one program runs them all in parallel). On
+CPU, vectorizing seeds brings no speed (the work is compute-bound), and XLA compiles a
+batched program with differently ordered float reductions than an unbatched one, so
+there the driver runs every seed through the *same* compiled single-seed chunk: seed i
+of a run is then bit for bit the lone run ``train(key_i)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxil.errors import JaxilError
+from jaxil.loop import Carry, Train
+
+CSV_NAME, CONFIG_NAME, CKPT_DIR = "metrics.csv", "config.json", "checkpoints"
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """One key per seed; seed s gives the same key alone or inside a batch."""
+    return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+
+
+def _json_ready(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, (np.ndarray, jax.Array)):
+        return np.asarray(x).tolist()
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    return x
+
+
+def _write_config(out: Path, run_config: dict, resume: bool) -> None:
+    path = out / CONFIG_NAME
+    cfg = _json_ready(run_config)
+    if path.exists() and resume:
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise JaxilError(f"{path} is corrupt ({err}); pass a fresh --out directory.") from err
+        if old != cfg:
+            changed = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
+            raise JaxilError(
+                f"{out} holds a run with a different configuration (differs in: {', '.join(changed)}); "
+                "pass a new --out directory, or --no-resume to start over in this one."
+            )
+    path.write_text(json.dumps(cfg, indent=2))
+
+
+def _manager(out: Path) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        (out / CKPT_DIR).absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    )
+
+
+def restore_latest(out: Path, like: Carry) -> Carry | None:
+    """The latest checkpointed carry in ``out`` (shaped like ``like``), or None."""
+    if not (out / CKPT_DIR).exists():
+        return None
+    mngr = _manager(out)
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    try:
+        carry = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as err:
+        raise JaxilError(
+            f"checkpoint {out / CKPT_DIR / str(step)} could not be restored ({type(err).__name__}: {err}). "
+            "It is corrupt or from another configuration: delete that step directory to fall back to "
+            "an older checkpoint, or pass --no-resume to start over."
+        ) from err
+    finally:
+        mngr.close()
+    return carry
+
+
+def _csv_rows(metrics: dict[str, np.ndarray], chunk: int, seeds: Sequence[int]) -> list[dict]:
+    rows = []
+    for i, s in enumerate(seeds):
+        row = {"chunk": chunk, "seed": int(s)}
+        row.update({k: float(np.asarray(v)[i]) for k, v in sorted(metrics.items())})
+        rows.append(row)
+    return rows
+
+
+def read_metrics(out: Path) -> list[dict]:
+    path = Path(out) / CSV_NAME
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: float(v) if k not in ("chunk", "seed") else int(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _rewrite_csv(out: Path, rows: list[dict]) -> None:
+    path = out / CSV_NAME
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _append_csv(out: Path, rows: list[dict]) -> None:
+    path = out / CSV_NAME
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
+class SeedRunner:
+    """Applies a per-seed function to all seeds: one vmapped program, or the same
+    compiled single-seed program once per seed. Carries are one batched pytree in the
+    first mode and a list of per-seed pytrees in the second."""
+
+    def __init__(self, vectorize: bool):
+        self.vectorize = vectorize
+
+    def init(self, train: Train, seeds: Sequence[int]):
+        keys = seed_keys(seeds)
+        if self.vectorize:
+            return jax.jit(jax.vmap(train.init_carry))(keys)
+        f = jax.jit(train.init_carry)
+        return [f(k) for k in keys]
+
+    def chunk_fn(self, train: Train):
+        if self.vectorize:
+            return jax.jit(jax.vmap(train.chunk))
+        f = jax.jit(train.chunk)
+
+        def per_seed(carries):
+            outs = [f(c) for c in carries]
+            metrics = jax.tree.map(lambda *xs: np.stack(xs), *[jax.device_get(m) for _, m in outs])
+            return [c for c, _ in outs], metrics
+
+        return per_seed
+
+    def stacked(self, carry):
+        return carry if self.vectorize else jax.tree.map(lambda *xs: jnp.stack(xs), *carry)
+
+    def chunks_done(self, carry) -> int:
+        return int(np.asarray(self.stacked(carry).chunk).reshape(-1)[0])
+
+
+def default_vectorize() -> bool:
+    return jax.default_backend() != "cpu"
+
+
+def run(
+    train: Train,
+    seeds: Sequence[int],
+    out: str | Path,
+    *,
+    run_config: dict | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = True,
+    progress: bool = True,
+    stop_after: int | None = None,
+    vectorize: bool | None = None,
+) -> tuple[Carry, list[dict]]:
+    """Run ``train`` for ``seeds`` with logs and checkpoints in ``out``.
+
+    Returns the final carry (batched over seeds) and all metric rows (one per chunk
+    and seed, in chunk-then-seed order). ``stop_after`` ends the loop after that many
+    chunks in total, as an interruption would (used by tests). ``vectorize`` picks
+    vmap (default on accelerators) or per-seed calls (default on CPU).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if checkpoint_every <= 0:
+        raise JaxilError(f"checkpoint_every must be positive, got {checkpoint_every}.")
+    if not seeds:
+        raise JaxilError("no seeds to run; pass --seeds 1 or more.")
+    vectorize = default_vectorize() if vectorize is None else vectorize
+    _write_config(out, {"seeds": list(seeds), "vectorized_seeds": vectorize, **(run_config or {})}, resume)
+    runner = SeedRunner(vectorize)
+    chunk_fn = runner.chunk_fn(train)
+    carry = runner.init(train, seeds)
+    start = 0
+    if resume:
+        restored = restore_latest(out, carry)
+        if restored is not None:
+            carry = restored
+            start = runner.chunks_done(carry)
+    elif (out / CKPT_DIR).exists():
+        import shutil
+
+        shutil.rmtree(out / CKPT_DIR)
+    # Rows past the restored chunk came from the interrupted attempt; drop them.
+    _rewrite_csv(out, [r for r in read_metrics(out) if r["chunk"] <= start])
+
+    end = train.num_chunks if stop_after is None else min(train.num_chunks, stop_after)
+    mngr = _manager(out)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=train.num_chunks, initial=start, unit="chunk", dynamic_ncols=True)
+    try:
+        for c in range(start, end):
+            carry, metrics = chunk_fn(carry)
+            metrics = jax.device_get(metrics)
+            _append_csv(out, _csv_rows(metrics, c + 1, seeds))
+            if (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
+                mngr.save(c + 1, args=ocp.args.StandardSave(carry))
+            if bar is not None:
+                post = {"step": int(np.asarray(metrics["step"])[0])}
+                for k in ("normalized_score", "eval_return"):
+                    if k in metrics:
+                        post[k] = f"{float(np.mean(metrics[k])):.1f}"
+                        break
+                bar.set_postfix(post)
+                bar.update(1)
+        mngr.wait_until_finished()
+    finally:
+        mngr.close()
+        if bar is not None:
+            bar.close()
+    return runner.stacked(carry), read_metrics(out)

@@ -1,0 +1,298 @@
+"""Proximal policy optimization (Schulman et al. 2017), env inside the compiled loop.
+
+One iteration: ``num_envs × rollout_steps`` env steps with the current policy, GAE
+advantages (bootstrapping through truncations, never through terminations), then
+``num_epochs`` passes of clipped-surrogate SGD over ``num_minibatches`` minibatches:
+
+    L = −E[min(ρ A, clip(ρ, 1 ± ε) A)] + c_v · ½ E[max((V − R)², (V_clip − R)²)] − c_H · H[π]
+
+with ρ = π(a|s)/π_old(a|s). Observations are standardized by running statistics that
+are frozen during a rollout and its update and refreshed afterwards, so the stored
+log-probabilities stay exact. ``update(state, rollout)`` is importable on its own
+(on-policy GAIL/AIRL relabel ``rollout.transition.reward`` and call it).
+"""
+
+from __future__ import annotations
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from brax.training.acme import running_statistics, specs
+from flax import struct
+
+from jaxil.envs.core import Env, EnvSpec
+from jaxil.envs.shaping import potential, shaped_reward
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, policy_metrics
+from jaxil.losses import gae_advantages
+from jaxil.loop import Train, chunking
+from jaxil.nets import ValueNet, make_actor
+from jaxil.types import Transition
+
+static = lambda default: struct.field(pytree_node=False, default=default)  # noqa: E731
+
+
+@struct.dataclass
+class Config:
+    """PPO. Float fields may be arrays (a sweep is a vmap over configs)."""
+
+    lr: float = 3e-4
+    """Adam learning rate (linearly annealed to 0 if anneal_lr)."""
+    gamma: float = 0.99
+    """discount."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    clip_eps: float = 0.2
+    """ratio clip ε (also clips the value update)."""
+    ent_coef: float = 0.0
+    """entropy bonus weight."""
+    vf_coef: float = 0.5
+    """value loss weight."""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip."""
+    reward_scale: float = 1.0
+    """rewards are multiplied by this before GAE."""
+    shaping: float = 0.0
+    """weight of potential-based shaping with the env's potential (jaxil.envs.shaping);
+    for training experts on sparse-reward envs only, metrics report the true reward."""
+    num_envs: int = static(16)
+    """parallel environments."""
+    rollout_steps: int = static(128)
+    """steps per env per iteration."""
+    num_epochs: int = static(4)
+    """SGD passes over each rollout."""
+    num_minibatches: int = static(4)
+    """minibatches per pass."""
+    hidden: tuple[int, ...] = static((64, 64))
+    """hidden widths of the actor and critic MLPs."""
+    activation: str = static("tanh")
+    """activation of both MLPs."""
+    normalize_obs: bool = static(False)
+    """standardize observations with running statistics."""
+    anneal_lr: bool = static(True)
+    """decay the learning rate linearly to 0 over the run."""
+    env_steps: int = static(500_000)
+    """total environment steps (a multiple of num_envs · rollout_steps)."""
+    eval_every: int = static(50_000)
+    """environment steps between evaluations (a multiple of num_envs · rollout_steps)."""
+    eval_episodes: int = static(20)
+    """evaluation episodes per evaluation, run in parallel."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def num_iterations(self) -> int:
+        return self.env_steps // self.batch_size
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.num_minibatches:
+            raise JaxilError(
+                f"num_envs·rollout_steps ({self.batch_size}) must be divisible by "
+                f"num_minibatches ({self.num_minibatches})."
+            )
+        for name in ("env_steps", "eval_every"):
+            if getattr(self, name) % self.batch_size:
+                raise JaxilError(
+                    f"{name} ({getattr(self, name)}) must be a multiple of num_envs·rollout_steps "
+                    f"({self.batch_size})."
+                )
+        chunking(self.env_steps // self.batch_size, self.eval_every // self.batch_size)
+
+
+@struct.dataclass
+class Rollout:
+    """A rollout of shape (rollout_steps, num_envs) with what PPO needs besides s, a, r."""
+
+    transition: Transition
+    log_prob: jax.Array
+    value: jax.Array  # V(s) at collection
+    next_value: jax.Array  # V(s') of the true successor at collection
+
+
+@struct.dataclass
+class State:
+    params: chex.ArrayTree  # {"actor": ..., "critic": ...}
+    opt_state: optax.OptState
+    obs_stats: running_statistics.RunningStatisticsState
+    env_state: chex.ArrayTree  # batched over num_envs
+    obs: jax.Array  # (num_envs, obs_dim): observations to act on
+    episode_return: jax.Array  # (num_envs,) return of the running episodes
+    last_return: jax.Array  # mean return of the most recently finished episodes
+    key: jax.Array
+    step: jax.Array  # iterations done
+    config: Config
+    actor: nn.Module = struct.field(pytree_node=False)
+    critic: nn.Module = struct.field(pytree_node=False)
+
+
+def optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam per network, each with its own gradient-norm clip: a joint clip lets the
+    (large) value gradient shrink the policy's steps to nothing."""
+    updates_total = config.num_iterations * config.num_epochs * config.num_minibatches
+    lr = optax.linear_schedule(config.lr, 0.0, updates_total) if config.anneal_lr else config.lr
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
+    labels = lambda params: {k: jax.tree.map(lambda _: k, v) for k, v in params.items()}  # noqa: E731
+    return optax.multi_transform({"actor": tx, "critic": tx}, labels)
+
+
+def normalize(state: State, obs: jax.Array) -> jax.Array:
+    if not state.config.normalize_obs:
+        return obs
+    return running_statistics.normalize(obs, state.obs_stats)
+
+
+def policy(state: State, obs: jax.Array):
+    """π(·|s) as a distrax distribution, on raw observations."""
+    return state.actor.apply(state.params["actor"], normalize(state, obs))
+
+
+def value(state: State, obs: jax.Array) -> jax.Array:
+    return state.critic.apply(state.params["critic"], normalize(state, obs))
+
+
+def init(key: jax.Array, config: Config, env: Env) -> State:
+    spec: EnvSpec = env.spec
+    actor = make_actor(spec, config.hidden, config.activation, log_std_init=0.0, out_scale=0.01)
+    critic = ValueNet(config.hidden, config.activation)
+    k_actor, k_critic, k_env, key = jax.random.split(key, 4)
+    dummy = jnp.zeros((1, spec.obs_dim))
+    params = {"actor": actor.init(k_actor, dummy), "critic": critic.init(k_critic, dummy)}
+    env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs))
+    return State(
+        params=params,
+        opt_state=optimizer(config).init(params),
+        obs_stats=running_statistics.init_state(specs.Array((spec.obs_dim,), jnp.float32)),
+        env_state=env_state,
+        obs=obs,
+        episode_return=jnp.zeros(config.num_envs),
+        last_return=jnp.zeros(()),
+        key=key,
+        step=jnp.zeros((), jnp.int32),
+        config=config,
+        actor=actor,
+        critic=critic,
+    )
+
+
+def collect(state: State, env: Env) -> tuple[State, Rollout]:
+    """``rollout_steps`` steps of all envs with the current (stochastic) policy."""
+
+    def env_step(carry, key):
+        state = carry
+        act_key, env_key = jax.random.split(key)
+        dist = policy(state, state.obs)
+        action = dist.sample(seed=act_key)
+        # log π is recomputed from the action (not taken from the sampler) so the update's
+        # ratio uses exactly the same function, including the bound clipping.
+        log_prob = dist.log_prob(action)
+        env_state, step = jax.vmap(env.step)(
+            jax.random.split(env_key, state.config.num_envs), state.env_state, action
+        )
+        t = Transition(state.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
+        done = step.terminated | step.truncated
+        ep_ret = state.episode_return + step.reward
+        n_done = jnp.sum(done)
+        last = jnp.where(n_done > 0, jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1), state.last_return)
+        state = state.replace(
+            env_state=env_state, obs=step.obs, episode_return=jnp.where(done, 0.0, ep_ret), last_return=last
+        )
+        return state, (t, log_prob)
+
+    key, roll_key = jax.random.split(state.key)
+    state, (t, log_prob) = jax.lax.scan(
+        env_step, state.replace(key=key), jax.random.split(roll_key, state.config.rollout_steps)
+    )
+    rollout = Rollout(t, log_prob, value(state, t.obs), value(state, t.next_obs))
+    return state, rollout
+
+
+def ppo_loss(params, state: State, mb: Rollout, advantage: jax.Array, target: jax.Array, key: jax.Array):
+    """Clipped surrogate + clipped value loss − entropy bonus on one minibatch."""
+    cfg = state.config
+    s = state.replace(params=params)
+    obs = mb.transition.obs
+    dist = policy(s, obs)
+    log_prob = dist.log_prob(mb.transition.action)
+    ratio = jnp.exp(log_prob - mb.log_prob)
+    adv = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    pg_loss = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * adv))
+    v = value(s, obs)
+    v_clipped = mb.value + jnp.clip(v - mb.value, -cfg.clip_eps, cfg.clip_eps)
+    v_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(v - target), jnp.square(v_clipped - target)))
+    entropy = jnp.mean(dist.entropy_estimate(key))
+    loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+    approx_kl = jnp.mean((ratio - 1.0) - jnp.log(ratio))
+    return loss, {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl}
+
+
+def update(state: State, rollout: Rollout) -> tuple[State, dict[str, jax.Array]]:
+    """PPO epochs over one rollout (shape (T, num_envs)); then refresh obs statistics."""
+    cfg = state.config
+    t = rollout.transition
+    advantage, target = gae_advantages(
+        cfg.reward_scale * t.reward,
+        rollout.value,
+        rollout.next_value,
+        t.terminated.astype(jnp.float32),
+        (t.terminated | t.truncated).astype(jnp.float32),
+        cfg.gamma,
+        cfg.gae_lambda,
+    )
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), (rollout, advantage, target))
+    tx = optimizer(cfg)
+
+    def epoch(state, key):
+        perm_key, key = jax.random.split(key)
+        perm = jax.random.permutation(perm_key, cfg.batch_size)
+        mbs = jax.tree.map(lambda x: x[perm].reshape((cfg.num_minibatches, -1) + x.shape[1:]), flat)
+
+        def minibatch(state, inp):
+            (mb, adv, tgt), k = inp
+            grads, metrics = jax.grad(ppo_loss, has_aux=True)(state.params, state, mb, adv, tgt, k)
+            updates, opt_state = tx.update(grads, state.opt_state, state.params)
+            return state.replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state), metrics
+
+        return jax.lax.scan(minibatch, state, (mbs, jax.random.split(key, cfg.num_minibatches)))
+
+    key, epoch_key = jax.random.split(state.key)
+    state, metrics = jax.lax.scan(epoch, state.replace(key=key), jax.random.split(epoch_key, cfg.num_epochs))
+    obs_stats = state.obs_stats
+    if cfg.normalize_obs:
+        obs_stats = running_statistics.update(obs_stats, t.obs)
+    metrics = jax.tree.map(jnp.mean, metrics)
+    return state.replace(obs_stats=obs_stats, step=state.step + 1), metrics
+
+
+def _is_zero(x) -> bool:
+    return isinstance(x, (int, float)) and x == 0
+
+
+def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
+    """``train(key) -> (state, metrics)``: ``config.env_steps`` steps of PPO on ``env``."""
+    num_chunks, steps_per_chunk = chunking(config.num_iterations, config.eval_every // config.batch_size)
+    phi = potential(env.spec.name) if not _is_zero(config.shaping) else None
+
+    def step(state: State):
+        state, rollout = collect(state, env)
+        if phi is not None:
+            t = rollout.transition
+            r = shaped_reward(t.reward, t.obs, t.next_obs, t.terminated, phi, config.shaping, config.gamma)
+            rollout = rollout.replace(transition=t.replace(reward=r))
+        state, metrics = update(state, rollout)
+        return state, metrics | {"train_return": state.last_return}
+
+    def evaluate(state: State, key: jax.Array):
+        m = policy_metrics(env, lambda o: policy(state, o), key, config.eval_episodes, reference)
+        return m | {"env_steps": (state.step * config.batch_size).astype(jnp.float32)}
+
+    return Train(
+        init=lambda key: init(key, config, env),
+        step=step,
+        evaluate=evaluate,
+        num_chunks=num_chunks,
+        steps_per_chunk=steps_per_chunk,
+    )

@@ -1,0 +1,337 @@
+"""Soft actor-critic (Haarnoja et al. 2018, with learned temperature), env in the loop.
+
+One learner update, in this order (CleanIL's): critic, actor, temperature, polyak.
+
+    critic:      y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')),  a' ~ π(·|s')
+                 L_Q = Σ_i ½ E (Q_i(s, a) − y)²            (or a Huber loss)
+    actor:       L_π = E_s [α log π(ã|s) − min_i Q_i(s, ã)],  ã ~ π(·|s) reparameterized
+    temperature: L_α = −E [α (log π(ã|s) + H̄)],  H̄ = −scale · act_dim, log π held fixed
+    target:      θ̄ ← (1 − τ) θ̄ + τ θ
+
+``update(state, batch)`` and each piece (``update_critic``, ``update_actor``,
+``update_temperature``, ``polyak``) are importable on their own: off-policy GAIL and
+SQIL relabel rewards and call ``update``; IQ-Learn and friends reuse the actor,
+temperature and target steps with their own critic losses.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxil.data import replay
+from jaxil.envs.core import Env, EnvSpec, random_action
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, policy_metrics
+from jaxil.losses import td_target
+from jaxil.loop import Train, chunking
+from jaxil.nets import QEnsemble, make_actor
+from jaxil.types import Transition
+
+static = lambda default: struct.field(pytree_node=False, default=default)  # noqa: E731
+
+
+@struct.dataclass
+class Config:
+    """SAC. Float fields may be arrays (a sweep is a vmap over configs)."""
+
+    actor_lr: float = 3e-4
+    """actor Adam learning rate."""
+    critic_lr: float = 3e-4
+    """critic Adam learning rate."""
+    alpha_lr: float = 3e-4
+    """temperature Adam learning rate."""
+    gamma: float = 0.99
+    """discount."""
+    tau: float = 0.005
+    """polyak rate of the target critic."""
+    init_alpha: float = 1.0
+    """initial temperature α."""
+    target_entropy_scale: float = 1.0
+    """target entropy H̄ = −scale · act_dim."""
+    hidden: tuple[int, ...] = static((256, 256))
+    """hidden widths of actor and critic MLPs."""
+    activation: str = static("relu")
+    """activation of actor and critic MLPs."""
+    num_qs: int = static(2)
+    """critics in the ensemble (min over them in targets)."""
+    learn_alpha: bool = static(True)
+    """tune α towards the target entropy (else keep init_alpha)."""
+    critic_loss: str = static("mse")
+    """"mse" or "huber" (δ = 1) TD loss."""
+    batch_size: int = static(256)
+    """transitions per update."""
+    buffer_size: int = static(1_000_000)
+    """replay capacity (FIFO)."""
+    num_envs: int = static(1)
+    """parallel environments stepped per iteration."""
+    warmup_steps: int = static(5_000)
+    """env steps of uniformly random actions before learning (per run, all envs)."""
+    updates_per_step: int = static(1)
+    """learner updates per iteration (per num_envs env steps)."""
+    env_steps: int = static(100_000)
+    """total environment steps after warm-up."""
+    eval_every: int = static(10_000)
+    """environment steps between evaluations."""
+    eval_episodes: int = static(20)
+    """evaluation episodes per evaluation, run in parallel."""
+
+    def __post_init__(self) -> None:
+        if self.critic_loss not in ("mse", "huber"):
+            raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
+        for name in ("env_steps", "eval_every", "warmup_steps"):
+            if getattr(self, name) % self.num_envs:
+                raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of num_envs ({self.num_envs}).")
+        chunking(self.env_steps // self.num_envs, self.eval_every // self.num_envs)
+
+
+@struct.dataclass
+class State:
+    """The SAC learner: everything ``update`` needs, nothing about the environment."""
+
+    actor_params: chex.ArrayTree
+    critic_params: chex.ArrayTree
+    target_params: chex.ArrayTree
+    log_alpha: jax.Array
+    actor_opt: optax.OptState
+    critic_opt: optax.OptState
+    alpha_opt: optax.OptState
+    obs_mean: jax.Array
+    obs_std: jax.Array
+    key: jax.Array
+    step: jax.Array
+    config: Config
+    actor: nn.Module = struct.field(pytree_node=False)
+    critic: nn.Module = struct.field(pytree_node=False)
+
+    @property
+    def alpha(self) -> jax.Array:
+        return jnp.exp(self.log_alpha)
+
+    @property
+    def target_entropy(self) -> jax.Array:
+        return -self.config.target_entropy_scale * len(self.actor.action_low)
+
+
+def _adam(lr) -> optax.GradientTransformation:
+    return optax.adam(lr)
+
+
+def init(
+    key: jax.Array,
+    config: Config,
+    spec: EnvSpec,
+    obs_mean: jax.Array | None = None,
+    obs_std: jax.Array | None = None,
+) -> State:
+    if spec.discrete:
+        raise JaxilError(f"SAC here is for continuous actions; env {spec.name!r} is discrete (use PPO).")
+    actor = make_actor(spec, config.hidden, config.activation)
+    critic = QEnsemble(config.hidden, config.activation, config.num_qs)
+    k_a, k_c, key = jax.random.split(key, 3)
+    obs0, act0 = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
+    actor_params = actor.init(k_a, obs0)
+    critic_params = critic.init(k_c, obs0, act0)
+    log_alpha = jnp.log(jnp.asarray(config.init_alpha, jnp.float32))
+    return State(
+        actor_params=actor_params,
+        critic_params=critic_params,
+        target_params=critic_params,
+        log_alpha=log_alpha,
+        actor_opt=_adam(config.actor_lr).init(actor_params),
+        critic_opt=_adam(config.critic_lr).init(critic_params),
+        alpha_opt=_adam(config.alpha_lr).init(log_alpha),
+        obs_mean=jnp.zeros(spec.obs_dim) if obs_mean is None else jnp.asarray(obs_mean, jnp.float32),
+        obs_std=jnp.ones(spec.obs_dim) if obs_std is None else jnp.asarray(obs_std, jnp.float32),
+        key=key,
+        step=jnp.zeros((), jnp.int32),
+        config=config,
+        actor=actor,
+        critic=critic,
+    )
+
+
+def normalize(state: State, obs: jax.Array) -> jax.Array:
+    return (obs - state.obs_mean) / state.obs_std
+
+
+def policy(state: State, obs: jax.Array, actor_params=None):
+    """π(·|s) as a distrax distribution, on raw observations."""
+    params = state.actor_params if actor_params is None else actor_params
+    return state.actor.apply(params, normalize(state, obs))
+
+
+def q_values(state: State, critic_params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """All critics' Q(s, a), shape (num_qs, B), on raw observations."""
+    return state.critic.apply(critic_params, normalize(state, obs), action)
+
+
+def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
+    """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s')."""
+    next_action, next_logp = policy(state, batch.next_obs).sample_and_log_prob(seed=key)
+    next_q = jnp.min(q_values(state, state.target_params, batch.next_obs, next_action), axis=0)
+    return td_target(batch.reward, next_q - state.alpha * next_logp, batch.terminated, state.config.gamma)
+
+
+def critic_loss(critic_params, state: State, batch: Transition, target: jax.Array):
+    """Σ_i ½ E (Q_i(s, a) − y)² (or Σ_i E huber(Q_i − y))."""
+    q = q_values(state, critic_params, batch.obs, batch.action)
+    err = q - jax.lax.stop_gradient(target)[None]
+    if state.config.critic_loss == "huber":
+        per_q = jnp.mean(optax.huber_loss(err, delta=1.0), axis=1)
+    else:
+        per_q = 0.5 * jnp.mean(jnp.square(err), axis=1)
+    loss = jnp.sum(per_q)
+    return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
+
+
+QFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, action) -> (num, B) or (B,)
+
+
+def actor_loss(actor_params, state: State, obs: jax.Array, key: jax.Array, q_fn: QFn):
+    """E_s [α log π(ã|s) − min_i Q_i(s, ã)], ã ~ π(·|s) (reparameterized)."""
+    action, logp = policy(state, obs, actor_params).sample_and_log_prob(seed=key)
+    q = q_fn(obs, action)
+    q = jnp.min(q, axis=0) if q.ndim == 2 else q
+    loss = jnp.mean(state.alpha * logp - q)
+    return loss, {"actor_loss": loss, "log_prob": jnp.mean(logp)}
+
+
+def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: jax.Array):
+    """−E [α (log π + H̄)] with log π held fixed."""
+    return -jnp.exp(log_alpha) * (jax.lax.stop_gradient(log_prob) + target_entropy)
+
+
+def update_critic(state: State, batch: Transition, target: jax.Array | None = None):
+    """One critic step towards ``target`` (default: the soft TD target of ``batch``)."""
+    key, k = jax.random.split(state.key)
+    if target is None:
+        target = soft_target(state, batch, k)
+    grads, metrics = jax.grad(critic_loss, has_aux=True)(state.critic_params, state, batch, target)
+    updates, opt = _adam(state.config.critic_lr).update(grads, state.critic_opt, state.critic_params)
+    params = optax.apply_updates(state.critic_params, updates)
+    return state.replace(critic_params=params, critic_opt=opt, key=key), metrics
+
+
+def update_actor(state: State, obs: jax.Array, q_fn: QFn | None = None):
+    """One actor step on states ``obs``; ``q_fn`` defaults to the online critics."""
+    key, k = jax.random.split(state.key)
+    if q_fn is None:
+        q_fn = lambda o, a: q_values(state, state.critic_params, o, a)  # noqa: E731
+    grads, metrics = jax.grad(actor_loss, has_aux=True)(state.actor_params, state, obs, k, q_fn)
+    updates, opt = _adam(state.config.actor_lr).update(grads, state.actor_opt, state.actor_params)
+    params = optax.apply_updates(state.actor_params, updates)
+    return state.replace(actor_params=params, actor_opt=opt, key=key), metrics
+
+
+def update_temperature(state: State, log_prob: jax.Array):
+    """One temperature step (a no-op when ``learn_alpha`` is off)."""
+    if not state.config.learn_alpha:
+        return state, {"alpha": state.alpha}
+    grad = jax.grad(temperature_loss)(state.log_alpha, log_prob, state.target_entropy)
+    updates, opt = _adam(state.config.alpha_lr).update(grad, state.alpha_opt, state.log_alpha)
+    log_alpha = optax.apply_updates(state.log_alpha, updates)
+    return state.replace(log_alpha=log_alpha, alpha_opt=opt), {"alpha": jnp.exp(log_alpha)}
+
+
+def polyak(target: chex.ArrayTree, online: chex.ArrayTree, tau: jax.Array | float) -> chex.ArrayTree:
+    """θ̄ ← (1 − τ) θ̄ + τ θ."""
+    return optax.incremental_update(online, target, tau)
+
+
+def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
+    """A full SAC update: critic, actor, temperature, polyak."""
+    state, m_critic = update_critic(state, batch)
+    state, m_actor = update_actor(state, batch.obs)
+    state, m_alpha = update_temperature(state, m_actor["log_prob"])
+    state = state.replace(
+        target_params=polyak(state.target_params, state.critic_params, state.config.tau), step=state.step + 1
+    )
+    return state, m_critic | m_actor | m_alpha
+
+
+# --------------------------------------------------------------------------------------
+# Online training loop: the env, the replay buffer and the learner in one scan.
+
+
+@struct.dataclass
+class TrainState:
+    agent: State
+    buffer: replay.ReplayBuffer
+    env_state: chex.ArrayTree
+    obs: jax.Array  # (num_envs, obs_dim)
+    episode_return: jax.Array  # (num_envs,)
+    last_return: jax.Array
+    key: jax.Array
+
+
+Actor = Callable[[TrainState, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> actions
+
+
+def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
+    """Step every env once with ``act``; store the transitions; track episode returns."""
+    key, act_key, env_key = jax.random.split(ts.key, 3)
+    action = act(ts, ts.obs, act_key)
+    n = ts.obs.shape[0]
+    env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
+    t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
+    done = step.terminated | step.truncated
+    ep_ret = ts.episode_return + step.reward
+    n_done = jnp.sum(done)
+    last = jnp.where(n_done > 0, jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1), ts.last_return)
+    return ts.replace(
+        buffer=replay.add(ts.buffer, t),
+        env_state=env_state,
+        obs=step.obs,
+        episode_return=jnp.where(done, 0.0, ep_ret),
+        last_return=last,
+        key=key,
+    )
+
+
+def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
+    """``train(key) -> (state, metrics)``: warm-up, then ``config.env_steps`` SAC steps."""
+    spec = env.spec
+    n = config.num_envs
+
+    def random_act(ts, obs, key):
+        return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, n))
+
+    def policy_act(ts, obs, key):
+        return policy(ts.agent, obs).sample(seed=key)
+
+    def init_fn(key):
+        k_agent, k_env, k_run = jax.random.split(key, 3)
+        agent = init(k_agent, config, spec)
+        env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
+        example = Transition(
+            obs[0], jnp.zeros(spec.action_shape), jnp.zeros(()), obs[0], jnp.zeros((), bool), jnp.zeros((), bool)
+        )
+        ts = TrainState(
+            agent, replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n), jnp.zeros(()), k_run
+        )
+        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, random_act), None), ts, None, config.warmup_steps // n)
+        return ts
+
+    def step(ts: TrainState):
+        ts = env_step(env, ts, policy_act)
+
+        def learn(ts, _):
+            key, k = jax.random.split(ts.key)
+            agent, metrics = update(ts.agent, replay.sample(ts.buffer, k, config.batch_size))
+            return ts.replace(agent=agent, key=key), metrics
+
+        ts, metrics = jax.lax.scan(learn, ts, None, config.updates_per_step)
+        return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
+
+    def evaluate(ts: TrainState, key: jax.Array):
+        return policy_metrics(env, lambda o: policy(ts.agent, o), key, config.eval_episodes, reference)
+
+    num_chunks, steps_per_chunk = chunking(config.env_steps // n, config.eval_every // n)
+    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
