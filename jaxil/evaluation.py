@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil.envs.core import Env
+from jaxil.envs.rollout import first_episode_mask, rollout
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, key) -> action
 
@@ -17,30 +18,13 @@ def episode_returns(
 ) -> tuple[jax.Array, jax.Array]:
     """Undiscounted returns and lengths of ``num_episodes`` episodes run in parallel.
 
-    Each episode runs until its first termination or truncation; envs keep stepping
-    (auto-reset) for the fixed ``max_episode_steps`` scan but stop counting.
+    Every episode ends within ``max_episode_steps`` (truncation), so one rollout of that
+    length per env holds a complete first episode; later steps are masked out.
     """
-
-    def one_episode(k: jax.Array) -> tuple[jax.Array, jax.Array]:
-        reset_key, run_key = jax.random.split(k)
-        state, obs = env.reset(reset_key)
-
-        def body(carry, step_key):
-            state, obs, ret, length, alive = carry
-            act_key, env_key = jax.random.split(step_key)
-            action = policy(obs, act_key)
-            state, step = env.step(env_key, state, action)
-            ret = ret + jnp.where(alive, step.reward, 0.0)
-            length = length + alive.astype(jnp.int32)
-            alive = alive & ~(step.terminated | step.truncated)
-            return (state, step.obs, ret, length, alive), None
-
-        init = (state, obs, jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.ones((), bool))
-        keys = jax.random.split(run_key, env.spec.max_episode_steps)
-        (_, _, ret, length, _), _ = jax.lax.scan(body, init, keys)
-        return ret, length
-
-    return jax.vmap(one_episode)(jax.random.split(key, num_episodes))
+    traj = rollout(env, policy, key, num_episodes, env.spec.max_episode_steps)
+    mask = first_episode_mask(traj)
+    returns = jnp.sum(jnp.where(mask, traj.reward, 0.0), axis=0)
+    return returns, jnp.sum(mask, axis=0)
 
 
 def random_policy(env: Env) -> Policy:

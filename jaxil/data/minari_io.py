@@ -87,7 +87,7 @@ def write_dataset(
 
     if not episodes:
         raise JaxilError(f"refusing to write dataset {dataset_id!r} with no episodes.")
-    root = Path(root)
+    root = Path(root).absolute()  # minari mangles relative roots
     path = root / dataset_id
     if path.exists():
         if not overwrite:
@@ -106,7 +106,10 @@ def write_dataset(
         for i, ep in enumerate(episodes)
     ]
     with _datasets_root(root), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="env_spec is None")
+        # jaxil envs are not gymnasium envs: Minari's advice about env specs, eval envs
+        # and contact emails does not apply.
+        for msg in ("env_spec is None", "`eval_env` is set to None", "`author_email` is set to None"):
+            warnings.filterwarnings("ignore", message=msg)
         ds = minari.create_dataset_from_buffers(
             dataset_id=dataset_id,
             buffer=buffers,

@@ -39,7 +39,7 @@ class Config:
     """Behavioral cloning. Float fields may be arrays (a sweep is a vmap over configs)."""
 
     lr: float = 1e-3
-    """Adam learning rate."""
+    """Adam learning rate (peak, if lr_schedule decays it)."""
     l2_weight: float = 0.0
     """weight of ‖θ‖²/2 on all policy parameters."""
     ent_weight: float = 0.0
@@ -48,6 +48,8 @@ class Config:
     """hidden layer widths of the policy MLP."""
     activation: str = static("silu")
     """activation of the policy MLP (relu, silu, tanh, gelu, elu, leaky_relu)."""
+    lr_schedule: str = static("cosine")
+    """"constant", or "cosine" decay to 0 over the run (steadies the final policy)."""
     batch_size: int = static(256)
     """expert transitions per update (sampled with replacement)."""
     steps: int = static(10_000)
@@ -62,6 +64,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.eval_episodes <= 0:
             raise JaxilError("batch_size and eval_episodes must be positive.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise JaxilError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
         chunking(self.steps, self.eval_every)
         for name in ("lr", "l2_weight", "ent_weight"):
             v = getattr(self, name)
@@ -82,6 +86,8 @@ class State:
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
+    if config.lr_schedule == "cosine":
+        return optax.adam(optax.cosine_decay_schedule(config.lr, config.steps))
     return optax.adam(config.lr)
 
 

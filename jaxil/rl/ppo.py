@@ -73,7 +73,7 @@ class Config:
     """standardize observations with running statistics."""
     anneal_lr: bool = static(True)
     """decay the learning rate linearly to 0 over the run."""
-    env_steps: int = static(500_000)
+    steps: int = static(500_000)
     """total environment steps (a multiple of num_envs · rollout_steps)."""
     eval_every: int = static(50_000)
     """environment steps between evaluations (a multiple of num_envs · rollout_steps)."""
@@ -86,7 +86,7 @@ class Config:
 
     @property
     def num_iterations(self) -> int:
-        return self.env_steps // self.batch_size
+        return self.steps // self.batch_size
 
     def __post_init__(self) -> None:
         if self.batch_size % self.num_minibatches:
@@ -94,13 +94,13 @@ class Config:
                 f"num_envs·rollout_steps ({self.batch_size}) must be divisible by "
                 f"num_minibatches ({self.num_minibatches})."
             )
-        for name in ("env_steps", "eval_every"):
+        for name in ("steps", "eval_every"):
             if getattr(self, name) % self.batch_size:
                 raise JaxilError(
                     f"{name} ({getattr(self, name)}) must be a multiple of num_envs·rollout_steps "
                     f"({self.batch_size})."
                 )
-        chunking(self.env_steps // self.batch_size, self.eval_every // self.batch_size)
+        chunking(self.steps // self.batch_size, self.eval_every // self.batch_size)
 
 
 @struct.dataclass
@@ -272,7 +272,7 @@ def _is_zero(x) -> bool:
 
 
 def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
-    """``train(key) -> (state, metrics)``: ``config.env_steps`` steps of PPO on ``env``."""
+    """``train(key) -> (state, metrics)``: ``config.steps`` steps of PPO on ``env``."""
     num_chunks, steps_per_chunk = chunking(config.num_iterations, config.eval_every // config.batch_size)
     phi = potential(env.spec.name) if not _is_zero(config.shaping) else None
 

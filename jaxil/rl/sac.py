@@ -75,7 +75,7 @@ class Config:
     """env steps of uniformly random actions before learning (per run, all envs)."""
     updates_per_step: int = static(1)
     """learner updates per iteration (per num_envs env steps)."""
-    env_steps: int = static(100_000)
+    steps: int = static(100_000)
     """total environment steps after warm-up."""
     eval_every: int = static(10_000)
     """environment steps between evaluations."""
@@ -85,10 +85,10 @@ class Config:
     def __post_init__(self) -> None:
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
-        for name in ("env_steps", "eval_every", "warmup_steps"):
+        for name in ("steps", "eval_every", "warmup_steps"):
             if getattr(self, name) % self.num_envs:
                 raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of num_envs ({self.num_envs}).")
-        chunking(self.env_steps // self.num_envs, self.eval_every // self.num_envs)
+        chunking(self.steps // self.num_envs, self.eval_every // self.num_envs)
 
 
 @struct.dataclass
@@ -296,7 +296,7 @@ def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
 
 
 def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
-    """``train(key) -> (state, metrics)``: warm-up, then ``config.env_steps`` SAC steps."""
+    """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` SAC steps."""
     spec = env.spec
     n = config.num_envs
 
@@ -333,5 +333,5 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
     def evaluate(ts: TrainState, key: jax.Array):
         return policy_metrics(env, lambda o: policy(ts.agent, o), key, config.eval_episodes, reference)
 
-    num_chunks, steps_per_chunk = chunking(config.env_steps // n, config.eval_every // n)
+    num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
     return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)

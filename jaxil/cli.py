@@ -1,0 +1,305 @@
+"""The ``jaxil`` command line.
+
+    jaxil train ALGO --env ENV [--dataset ID_OR_PATH] [--num-expert-trajs N] [--seed S]
+                     [--seeds N] [--steps N] [--out DIR] [algorithm flags]
+    jaxil eval DIR [--episodes N]
+    jaxil plot DIR [--metric normalized_score] [--out FILE]
+    jaxil data list [--json]
+    jaxil data make --env ENV [--kind expert|random] [--seed S] [--episodes N] [--root DIR]
+
+Algorithm flags are generated from each algorithm's ``Config`` (``jaxil train bc -h``).
+A run writes ``DIR/config.json``, ``DIR/metrics.csv``, ``DIR/checkpoints/`` and
+``DIR/summary.json``; the last line on stdout is the summary as one JSON object.
+"""
+
+
+import dataclasses
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import tyro
+
+from jaxil.errors import JaxilError
+
+# algorithm name -> (module, kind); "offline" algorithms learn from expert datasets,
+# "rl" ones from the env's reward.
+ALGOS: dict[str, tuple[str, str]] = {
+    "bc": ("jaxil.il.bc", "offline"),
+    "ppo": ("jaxil.rl.ppo", "rl"),
+    "sac": ("jaxil.rl.sac", "rl"),
+}
+
+
+def algo_module(name: str):
+    if name not in ALGOS:
+        raise JaxilError(f"unknown algorithm {name!r}; choose one of: {', '.join(ALGOS)}.")
+    return importlib.import_module(ALGOS[name][0])
+
+
+def train_args_class(algo: str):
+    """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's Config."""
+    Config = algo_module(algo).Config
+
+    @dataclasses.dataclass
+    class TrainArgs:
+        env: str
+        """environment id (jaxil data list shows those with data)."""
+        config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Config)
+        dataset: str | None = None
+        """dataset id or path (default: jaxil/<env>/expert-v0)."""
+        num_expert_trajs: int | None = 10
+        """use the first N episodes of the dataset (None: all)."""
+        seed: int = 0
+        """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
+        seeds: int = 1
+        """number of seeds, run in parallel on accelerators."""
+        out: str | None = None
+        """run directory (default: runs/<algo>-<env>-s<seed>x<seeds>)."""
+        backend: str | None = None
+        """Brax physics backend (MuJoCo envs only)."""
+        checkpoint_every: int = 1
+        """chunks (evaluations) between checkpoints."""
+        resume: bool = True
+        """resume from the run directory's latest checkpoint if there is one."""
+        progress: bool = True
+        """show a progress bar."""
+        vectorize: bool | None = None
+        """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
+
+    TrainArgs.__name__ = f"train_{algo}"
+    TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo][0].split('.', 1)[1]})."
+    return TrainArgs
+
+
+def config_from_json(Config, d: dict):
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields})
+
+
+def to_json(x: Any) -> Any:
+    from jaxil.data.make import to_json as config_json
+
+    return config_json(x)
+
+
+def build(algo: str, env_name: str, backend: str | None, config, dataset: str | None, num_trajs: int | None):
+    """(train, run_config, reference, dataset info) for one run description."""
+    from jaxil import data, envs
+    from jaxil.evaluation import Reference
+
+    mod = algo_module(algo)
+    env = envs.make(env_name, backend)
+    kind = ALGOS[algo][1]
+    run_config: dict[str, Any] = {
+        "algo": algo,
+        "env": env_name,
+        "backend": env.spec.backend,
+        "config": to_json(config),
+    }
+    if kind == "offline":
+        episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
+        episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
+        reference = Reference(info.random_return, info.expert_return)
+        train = mod.make_train(config, data.expert_data(episodes), env, reference)
+        run_config |= {"dataset": dataset or info.dataset_id, "dataset_path": info.path, "num_expert_trajs": num_trajs}
+    else:
+        reference, info = None, None
+        try:  # an RL run is scored against the expert data's references when they exist
+            _, info = data.load(dataset or data.default_dataset_id(env_name), env)
+            reference = Reference(info.random_return, info.expert_return)
+        except JaxilError:
+            if dataset is not None:
+                raise
+        train = mod.make_train(config, env, reference)
+        run_config |= {"dataset": dataset or (info.dataset_id if info else None)}
+    return train, run_config, reference
+
+
+def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: float, out: Path) -> dict:
+    from jaxil.stats import aggregate
+
+    last_chunk = max(r["chunk"] for r in rows)
+    last = {r["seed"]: r for r in rows if r["chunk"] == last_chunk}
+    returns = [last[s]["eval_return"] for s in seeds]
+    summary = {
+        "algo": run_config["algo"],
+        "env": run_config["env"],
+        "backend": run_config["backend"],
+        "dataset": run_config.get("dataset"),
+        "num_expert_trajs": run_config.get("num_expert_trajs"),
+        "seeds": seeds,
+        "steps": int(last[seeds[0]]["step"]),
+        "wall_s": round(wall_s, 2),
+        "return": {"mean": float(np.mean(returns)), "per_seed": returns},
+        "out": str(out),
+    }
+    if "normalized_score" in last[seeds[0]]:
+        summary["normalized_score"] = aggregate([last[s]["normalized_score"] for s in seeds])
+    return summary
+
+
+def cmd_train(argv: list[str]) -> dict:
+    from jaxil import driver
+
+    if not argv or argv[0].startswith("-"):
+        raise JaxilError(f"usage: jaxil train ALGO --env ENV ...; ALGO is one of: {', '.join(ALGOS)}.")
+    algo, rest = argv[0], argv[1:]
+    args = tyro.cli(train_args_class(algo), args=rest, prog=f"jaxil train {algo}")
+    if args.seeds <= 0:
+        raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    out = Path(args.out or f"runs/{algo}-{args.env}-s{args.seed}x{args.seeds}")
+    t0 = time.perf_counter()
+    train, run_config, _ = build(algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs)
+    carry, rows = driver.run(
+        train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
+        resume=args.resume, progress=args.progress, vectorize=args.vectorize,
+    )
+    summary = summarize(run_config, seeds, rows, time.perf_counter() - t0, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+@dataclasses.dataclass
+class EvalArgs:
+    run_dir: tyro.conf.Positional[str]
+    """a run directory written by jaxil train."""
+    episodes: int = 100
+    """evaluation episodes per seed."""
+    seed: int = 12345
+    """evaluation seed."""
+
+
+def cmd_eval(argv: list[str]) -> dict:
+    import jax
+
+    from jaxil import driver
+    from jaxil.stats import aggregate
+
+    args = tyro.cli(EvalArgs, args=argv, prog="jaxil eval")
+    out = Path(args.run_dir)
+    if not (out / driver.CONFIG_NAME).is_file():
+        raise JaxilError(f"{out} is not a jaxil run directory (no {driver.CONFIG_NAME}); pass the --out of a jaxil train run.")
+    rc = json.loads((out / driver.CONFIG_NAME).read_text())
+    mod = algo_module(rc["algo"])
+    config = config_from_json(mod.Config, rc["config"])
+    config = config.replace(eval_episodes=args.episodes)
+    backend = None if rc["backend"] == "gymnax" else rc["backend"]
+    train, _, reference = build(rc["algo"], rc["env"], backend, config, rc.get("dataset_path") or rc.get("dataset"), rc.get("num_expert_trajs"))
+    seeds = rc["seeds"]
+    runner = driver.SeedRunner(rc.get("vectorized_seeds", False))
+    carry = driver.restore_latest(out, runner.init(train, seeds))
+    if carry is None:
+        raise JaxilError(f"{out} has no checkpoint to evaluate; run jaxil train first.")
+    carry = runner.stacked(carry)
+    evaluate = jax.jit(train.evaluate)
+    metrics = [
+        jax.device_get(evaluate(jax.tree.map(lambda x: x[i], carry.state), jax.random.PRNGKey(args.seed + s)))
+        for i, s in enumerate(seeds)
+    ]
+    returns = [float(m["eval_return"]) for m in metrics]
+    summary = {
+        "algo": rc["algo"], "env": rc["env"], "dataset": rc.get("dataset"), "seeds": seeds,
+        "eval_episodes": args.episodes, "chunks": runner.chunks_done(carry) if False else int(np.asarray(carry.chunk)[0]),
+        "return": {"mean": float(np.mean(returns)), "per_seed": returns},
+    }
+    if reference is not None:
+        summary["normalized_score"] = aggregate([float(m["normalized_score"]) for m in metrics])
+    return summary
+
+
+@dataclasses.dataclass
+class DataListArgs:
+    json: bool = False
+    """print JSON instead of a table."""
+
+
+@dataclasses.dataclass
+class DataMakeArgs:
+    env: str
+    """environment to make data for."""
+    kind: str = "expert"
+    """expert or random."""
+    seed: int = 0
+    """seed of the expert's training and of the data collection."""
+    episodes: int = 50
+    """episodes to record."""
+    root: str | None = None
+    """datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)."""
+    overwrite: bool = False
+    """replace an existing dataset."""
+    progress: bool = True
+    """show a progress bar while training the expert."""
+
+
+def cmd_data(argv: list[str]) -> dict | None:
+    from jaxil.data import make
+
+    sub, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if sub == "list":
+        args = tyro.cli(DataListArgs, args=rest, prog="jaxil data list")
+        rows = make.list_datasets()
+        if args.json:
+            print(json.dumps(rows))
+            return None
+        cols = ["id", "env", "backend", "episodes", "transitions", "mean_return", "ref_random", "ref_expert"]
+        fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+        table = [cols] + [[fmt(r[c]) for c in cols] for r in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+        for row in table:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+        return None
+    if sub == "make":
+        args = tyro.cli(DataMakeArgs, args=rest, prog="jaxil data make")
+        path = make.make_dataset(
+            args.env, args.kind, seed=args.seed, num_episodes=args.episodes, root=args.root,
+            overwrite=args.overwrite, progress=args.progress,
+        )
+        from jaxil.data import load
+
+        _, info = load(str(path))
+        return {"dataset": info.dataset_id, "path": str(path), "episodes": info.num_episodes,
+                "transitions": info.num_transitions, "ref_random": info.random_return, "ref_expert": info.expert_return}
+    raise JaxilError("usage: jaxil data list [--json] | jaxil data make --env ENV [...]")
+
+
+@dataclasses.dataclass
+class PlotArgs:
+    run_dir: tyro.conf.Positional[str]
+    """a run directory written by jaxil train."""
+    metric: str = "normalized_score"
+    """a column of metrics.csv."""
+    out: str | None = None
+    """image file (default: RUN_DIR/<metric>.png)."""
+
+
+def cmd_plot(argv: list[str]) -> dict:
+    from jaxil.plots import plot_run
+
+    args = tyro.cli(PlotArgs, args=argv, prog="jaxil plot")
+    return {"plot": str(plot_run(args.run_dir, args.metric, args.out))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "plot": cmd_plot}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print(__doc__)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    try:
+        result = commands[argv[0]](argv[1:])
+    except JaxilError as err:
+        print(f"jaxil: error: {err}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

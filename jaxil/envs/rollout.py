@@ -1,0 +1,41 @@
+"""Roll a policy out in many envs at once, inside jit."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxil.envs.core import Env
+from jaxil.types import Transition
+
+Act = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, key) -> action, one env
+
+
+def rollout(env: Env, act: Act, key: jax.Array, num_envs: int, num_steps: int) -> Transition:
+    """``num_steps`` steps of ``num_envs`` freshly reset envs; leaves are (T, num_envs, ...)."""
+
+    def one_env(k: jax.Array) -> Transition:
+        reset_key, run_key = jax.random.split(k)
+        state, obs = env.reset(reset_key)
+
+        def body(carry, step_key):
+            state, obs = carry
+            act_key, env_key = jax.random.split(step_key)
+            action = act(obs, act_key)
+            state, step = env.step(env_key, state, action)
+            t = Transition(obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
+            return (state, step.obs), t
+
+        _, traj = jax.lax.scan(body, (state, obs), jax.random.split(run_key, num_steps))
+        return traj
+
+    return jax.vmap(one_env, out_axes=1)(jax.random.split(key, num_envs))
+
+
+def first_episode_mask(traj: Transition) -> jax.Array:
+    """(T, n) mask of the steps that belong to each env's first episode."""
+    done = traj.terminated | traj.truncated
+    ended_before = jnp.cumsum(done, axis=0) - done
+    return ended_before == 0

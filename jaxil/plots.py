@@ -1,0 +1,67 @@
+"""Learning curves across seeds: the mean with a bootstrap 95% band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def curve_band(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds (axis 0) per point, with a percentile-bootstrap 95% band."""
+    values = np.asarray(values, np.float64)
+    mean = values.mean(axis=0)
+    if values.shape[0] < 2:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.shape[0], (n_resamples, values.shape[0]))
+    boots = values[idx].mean(axis=1)
+    return mean, np.percentile(boots, 2.5, axis=0), np.percentile(boots, 97.5, axis=0)
+
+
+def plot_curves(ax, steps: Sequence[float], values: np.ndarray, label: str | None = None, color=None):
+    """Draw one learning curve: ``values`` is (seeds, points)."""
+    mean, lo, hi = curve_band(values)
+    (line,) = ax.plot(steps, mean, label=label, color=color)
+    ax.fill_between(steps, lo, hi, alpha=0.25, color=line.get_color())
+    return line
+
+
+def curves_from_rows(rows: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values (seeds, chunks)) from a run's metrics.csv rows."""
+    seeds = sorted({r["seed"] for r in rows})
+    chunks = sorted({r["chunk"] for r in rows})
+    table = {(r["seed"], r["chunk"]): r for r in rows}
+    steps = np.array([table[(seeds[0], c)]["step"] for c in chunks])
+    values = np.array([[table[(s, c)][metric] for c in chunks] for s in seeds])
+    return steps, values
+
+
+def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | Path | None = None) -> Path:
+    """Plot ``metric`` of a jaxil run directory to ``out`` (default: RUN_DIR/<metric>.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxil.driver import read_metrics
+    from jaxil.errors import JaxilError
+
+    rows = read_metrics(run_dir)
+    if not rows:
+        raise JaxilError(f"{run_dir} has no metrics.csv; pass the directory of a jaxil train run.")
+    if metric not in rows[0]:
+        raise JaxilError(f"metric {metric!r} is not in {run_dir}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
+    steps, values = curves_from_rows(rows, metric)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_curves(ax, steps, values, label=f"{Path(run_dir).name} ({values.shape[0]} seeds)")
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out = Path(out) if out is not None else Path(run_dir) / f"{metric}.png"
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

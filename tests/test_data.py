@@ -1,0 +1,152 @@
+"""Minari round trips, shipped datasets, external datasets, and bad input."""
+
+import json
+import os
+import shutil
+import warnings
+
+import jax
+import minari
+import numpy as np
+import pytest
+
+from jaxil import JaxilError, data, envs
+from jaxil.data.make import RECIPES, list_datasets, load_policy
+from jaxil.data.minari_io import Episode
+from jaxil.evaluation import episode_returns
+
+SHIPPED = ["pendulum", "cartpole", "mountaincar", "mountaincar-continuous", "acrobot"]
+
+
+def random_episodes(spec, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i in range(n):
+        t = 5 + i
+        act = rng.integers(0, spec.num_actions, t) if spec.discrete else rng.uniform(-1, 1, (t, spec.action_dim)).astype(np.float32)
+        term = np.zeros(t, bool)
+        trunc = np.zeros(t, bool)
+        (term if i % 2 else trunc)[-1] = True
+        eps.append(Episode(rng.normal(size=(t + 1, spec.obs_dim)).astype(np.float32), act, rng.normal(size=t).astype(np.float32), term, trunc))
+    return eps
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "store"
+
+
+def write(store, name, eps, spec, **kw):
+    return data.write_dataset(store, f"jaxil/{spec.name}/{name}-v0", eps, spec, random_return=kw.get("lo", -10.0),
+                              expert_return=kw.get("hi", 10.0), jaxil_meta={"env": spec.name, "backend": spec.backend})
+
+
+@pytest.mark.parametrize("name", ["pendulum", "cartpole"])
+def test_roundtrip_is_bit_exact_through_minari(store, name, monkeypatch):
+    spec = envs.make(name).spec
+    eps = random_episodes(spec)
+    path = write(store, "rt", eps, spec)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(store))
+    ds = minari.load_dataset(f"jaxil/{name}/rt-v0")
+    assert ds.total_episodes == 3 and ds.storage.metadata["ref_max_score"] == 10.0
+    for ep, m in zip(eps, ds.iterate_episodes()):
+        np.testing.assert_array_equal(m.observations, ep.observations)
+        np.testing.assert_array_equal(m.terminations, ep.terminations)
+        np.testing.assert_array_equal(m.truncations, ep.truncations)
+    loaded, info = data.load(str(path))
+    assert info.made_by == "jaxil" and info.env == name
+    for a, b in zip(eps, loaded):
+        for f in ("observations", "actions", "rewards", "terminations", "truncations"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    t = data.to_transitions(loaded)
+    # next_obs at every episode end is the recorded final observation, never a reset
+    ends = np.cumsum([len(e) for e in eps]) - 1
+    np.testing.assert_array_equal(t.next_obs[ends], np.stack([e.observations[-1] for e in eps]))
+    np.testing.assert_array_equal(t.terminated[ends], [e.terminations[-1] for e in eps])
+
+
+def test_external_minari_dataset_needs_env_and_gets_references(store, monkeypatch):
+    import gymnasium as gym
+    from minari.data_collector import EpisodeBuffer
+
+    spec = envs.make("pendulum").spec
+    eps = random_episodes(spec, n=4)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(store))
+    bufs = [EpisodeBuffer(observations=e.observations, actions=e.actions.astype(np.float32), rewards=e.rewards + 5.0,
+                          terminations=e.terminations, truncations=e.truncations) for e in eps]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minari.create_dataset_from_buffers(
+            "other/pendulum/expert-v0", bufs, observation_space=gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+            action_space=gym.spaces.Box(-2.0, 2.0, (1,), np.float32))
+    with pytest.raises(JaxilError, match="pass --env"):
+        data.load("other/pendulum/expert-v0")
+    loaded, info = data.load("other/pendulum/expert-v0", envs.make("pendulum"))
+    assert info.made_by == "external"
+    assert info.expert_return == pytest.approx(np.mean([e.ret for e in loaded]))
+    assert info.random_return < -900  # a random pendulum policy, measured on the env
+    with pytest.raises(JaxilError, match="obs dim 4"):
+        data.load("other/pendulum/expert-v0", envs.make("cartpole"))
+
+
+def test_bad_datasets_give_clear_errors(store):
+    spec = envs.make("pendulum").spec
+    with pytest.raises(JaxilError, match="unknown dataset 'nope/pendulum/expert-v0'.*jaxil data make"):
+        data.load("nope/pendulum/expert-v0")
+    eps = random_episodes(spec)
+    eps[1].rewards[2] = np.nan
+    with pytest.raises(JaxilError, match="episode 1: rewards contain NaN or inf"):
+        data.load(str(write(store, "nan", eps, spec)))
+    with pytest.raises(JaxilError, match="recorded on env 'pendulum', not 'cartpole'"):
+        data.load(str(write(store, "ok", random_episodes(spec), spec)), envs.make("cartpole"))
+    with pytest.raises(JaxilError, match="no episodes"):
+        write(store, "empty", [], spec)
+    good = data.load(str(store / "jaxil/pendulum/ok-v0"))[0]
+    with pytest.raises(JaxilError, match="has 3 episodes, fewer than the 10 requested"):
+        data.first_episodes(good, 10, "x")
+    corrupt = shutil.copytree(store / "jaxil/pendulum/ok-v0", store / "jaxil/pendulum/corrupt-v0")
+    hdf5 = corrupt / "data" / "main_data.hdf5"
+    hdf5.write_bytes(hdf5.read_bytes()[:300])
+    with pytest.raises(JaxilError, match="corrupt or incomplete"):
+        data.load(str(corrupt))
+    with pytest.raises(JaxilError, match="not a Minari dataset"):
+        data.load(str(store))
+
+
+def test_expert_data_split_and_stats():
+    eps, info = data.load("jaxil/pendulum/expert-v0")
+    first = data.first_episodes(eps, 10, info.dataset_id)
+    d = data.expert_data(first)
+    assert d.train.size + d.heldout.size == 2000 and d.heldout.size == 200
+    rows = lambda t: np.sort(np.hstack([np.asarray(t.obs), np.asarray(t.action), np.asarray(t.next_obs)]), axis=0)  # noqa: E731
+    split = np.concatenate([rows(d.train), rows(d.heldout)])
+    np.testing.assert_array_equal(np.sort(split, axis=0), rows(data.to_transitions(first)))  # a partition
+    np.testing.assert_allclose(d.obs_mean, np.asarray(d.train.obs).mean(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_datasets_are_expert_and_documented(name):
+    eps, info = data.load(data.default_dataset_id(name))
+    assert info.num_episodes >= 50
+    assert info.expert_return > info.random_return
+    assert info.jaxil["command"].startswith("jaxil data make --env " + name)
+    assert info.jaxil["expert_algo"] == RECIPES[name].algo
+    assert all(e.terminations[-1] or e.truncations[-1] for e in eps)
+
+
+@pytest.mark.parametrize("name", ["pendulum", "cartpole"])
+def test_saved_expert_policy_reproduces_reference_return(name):
+    env = envs.make(name)
+    eps, info = data.load(data.default_dataset_id(name))
+    act, card = load_policy(info.path)
+    rets, _ = jax.jit(lambda k: episode_returns(env, act, k, 50))(jax.random.PRNGKey(7))
+    spread = np.std([e.ret for e in eps]) / np.sqrt(50) * 4 + 1e-3 * abs(info.expert_return)
+    assert abs(float(rets.mean()) - info.expert_return) <= spread + 5.0
+
+
+def test_data_list_rows():
+    rows = {r["id"]: r for r in list_datasets()}
+    for name in SHIPPED:
+        r = rows[data.default_dataset_id(name)]
+        assert r["env"] == name and r["episodes"] >= 50 and r["ref_expert"] > r["ref_random"]
+        assert r["mean_return"] == pytest.approx(r["ref_expert"], rel=1e-4)

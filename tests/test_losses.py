@@ -1,0 +1,48 @@
+"""Shared math against hand computations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxil.envs.shaping import mountaincar_energy, shaped_reward
+from jaxil.losses import gae_advantages, td_target
+
+
+def gae_reference(r, v, v_next, term, done, gamma, lam):
+    adv, running = np.zeros_like(r), 0.0
+    for t in reversed(range(len(r))):
+        delta = r[t] + gamma * (1 - term[t]) * v_next[t] - v[t]
+        running = delta + gamma * lam * (1 - done[t]) * running
+        adv[t] = running
+    return adv
+
+
+def test_gae_matches_python_loop_with_terminated_and_truncated():
+    rng = np.random.default_rng(0)
+    T = 12
+    r, v, v_next = rng.normal(size=T), rng.normal(size=T), rng.normal(size=T)
+    term = np.zeros(T); term[3] = 1
+    trunc = np.zeros(T); trunc[8] = 1
+    done = np.maximum(term, trunc)
+    adv, ret = gae_advantages(*map(jnp.asarray, (r, v, v_next, term, done)), 0.9, 0.8)
+    expected = gae_reference(r, v, v_next, term, done, 0.9, 0.8)
+    np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ret, expected + v, rtol=1e-5, atol=1e-6)
+    # truncation bootstraps from V(s'), termination does not
+    np.testing.assert_allclose(adv[8], r[8] + 0.9 * v_next[8] - v[8], rtol=1e-5)
+    np.testing.assert_allclose(adv[3], r[3] - v[3], rtol=1e-5)
+
+
+def test_td_target_masks_only_termination():
+    y = td_target(jnp.array([1.0, 1.0]), jnp.array([10.0, 10.0]), jnp.array([True, False]), 0.5)
+    np.testing.assert_allclose(y, [1.0, 6.0])
+
+
+def test_potential_shaping():
+    obs = jnp.array([[-0.5, 0.01]]); nxt = jnp.array([[-0.49, 0.02]])
+    phi = lambda o: (0.5 * o[..., 1] ** 2 + 0.0025 / 3 * jnp.sin(3 * o[..., 0])) / 0.0025  # noqa: E731
+    np.testing.assert_allclose(mountaincar_energy(obs), phi(obs), rtol=1e-6)
+    r = shaped_reward(jnp.array([-1.0]), obs, nxt, jnp.array([False]), mountaincar_energy, 10.0, 0.99)
+    np.testing.assert_allclose(r, -1.0 + 10.0 * (0.99 * phi(nxt) - phi(obs)), rtol=1e-5)
+    r_term = shaped_reward(jnp.array([-1.0]), obs, nxt, jnp.array([True]), mountaincar_energy, 10.0, 0.99)
+    np.testing.assert_allclose(r_term, -1.0 - 10.0 * phi(obs), rtol=1e-5)
