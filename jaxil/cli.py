@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import numpy as np
 import tyro
 
+from jaxil.data.datasets import DEFAULT_EXPERT_TRAJS
 from jaxil.errors import JaxilError
 
 # algorithm name -> (module, kind); "offline" algorithms learn from expert datasets,
@@ -52,7 +53,7 @@ def train_args_class(algo: str):
         config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Config)
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = 10
+        num_expert_trajs: int | None = DEFAULT_EXPERT_TRAJS
         """use the first N episodes of the dataset (None: all)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
@@ -205,7 +206,7 @@ def cmd_eval(argv: list[str]) -> dict:
     returns = [float(m["eval_return"]) for m in metrics]
     summary = {
         "algo": rc["algo"], "env": rc["env"], "dataset": rc.get("dataset"), "seeds": seeds,
-        "eval_episodes": args.episodes, "chunks": runner.chunks_done(carry) if False else int(np.asarray(carry.chunk)[0]),
+        "eval_episodes": args.episodes, "chunks": int(np.asarray(carry.chunk)[0]),
         "return": {"mean": float(np.mean(returns)), "per_seed": returns},
     }
     if reference is not None:

@@ -20,6 +20,12 @@ from flax import struct
 Metrics = dict[str, jax.Array]
 
 
+def static(default: Any):
+    """A Config field that fixes shapes or structure: part of the treedef, not a leaf
+    (changing it recompiles; it cannot be vmapped). Float hyperparameters stay leaves."""
+    return struct.field(pytree_node=False, default=default)
+
+
 @struct.dataclass
 class Carry:
     """What the outer scan carries: the algorithm's state plus evaluation bookkeeping."""

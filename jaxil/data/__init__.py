@@ -1,6 +1,7 @@
 """Offline data (Minari), jaxil's shipped datasets and replay buffers."""
 
 from jaxil.data.datasets import (
+    DEFAULT_EXPERT_TRAJS,
     DatasetInfo,
     ExpertData,
     default_dataset_id,
@@ -14,6 +15,7 @@ from jaxil.data.datasets import (
 from jaxil.data.minari_io import Episode, read_dataset, write_dataset
 
 __all__ = [
+    "DEFAULT_EXPERT_TRAJS",
     "DatasetInfo",
     "Episode",
     "ExpertData",

@@ -25,6 +25,8 @@ from jaxil.errors import JaxilError
 from jaxil.types import Transition
 
 SHIPPED_ROOT = Path(__file__).parent / "shipped"
+# CleanIL's offline protocol: the first 20 expert episodes for the BC family.
+DEFAULT_EXPERT_TRAJS = 20
 # Obs dims whose std is below this are constant in the data; do not blow them up.
 MIN_STD = 1e-3
 

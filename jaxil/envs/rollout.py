@@ -39,3 +39,17 @@ def first_episode_mask(traj: Transition) -> jax.Array:
     done = traj.terminated | traj.truncated
     ended_before = jnp.cumsum(done, axis=0) - done
     return ended_before == 0
+
+
+def track_returns(
+    episode_return: jax.Array, last_return: jax.Array, reward: jax.Array, done: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Running returns of parallel envs after one step: (running, last finished mean).
+
+    ``last_return`` becomes the mean return of the episodes that ended at this step, and
+    keeps its value when none did (a training-curve metric from the learner's own data).
+    """
+    ep_ret = episode_return + reward
+    n_done = jnp.sum(done)
+    finished = jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1)
+    return jnp.where(done, 0.0, ep_ret), jnp.where(n_done > 0, finished, last_return)

@@ -27,12 +27,9 @@ from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
-from jaxil.loop import Train, chunking
+from jaxil.loop import Train, chunking, static
 from jaxil.nets import make_actor
 from jaxil.types import Transition
-
-static = lambda default: struct.field(pytree_node=False, default=default)  # noqa: E731
-
 
 @struct.dataclass
 class Config:
@@ -44,7 +41,7 @@ class Config:
     """weight of ‖θ‖²/2 on all policy parameters."""
     ent_weight: float = 0.0
     """weight of the policy-entropy bonus."""
-    hidden: tuple[int, ...] = static((256, 256))
+    hidden: tuple[int, ...] = static((256, 256, 256))
     """hidden layer widths of the policy MLP."""
     activation: str = static("silu")
     """activation of the policy MLP (relu, silu, tanh, gelu, elu, leaky_relu)."""
@@ -52,11 +49,11 @@ class Config:
     """"constant", or "cosine" decay to 0 over the run (steadies the final policy)."""
     batch_size: int = static(256)
     """expert transitions per update (sampled with replacement)."""
-    steps: int = static(10_000)
+    steps: int = static(20_000)
     """total gradient updates."""
-    eval_every: int = static(1_000)
+    eval_every: int = static(2_000)
     """updates between evaluations (one chunk of the chunked driver)."""
-    eval_episodes: int = static(20)
+    eval_episodes: int = static(50)
     """evaluation episodes, run in parallel, per evaluation."""
     eval_deterministic: bool = static(True)
     """evaluate with the policy's mode (else sample actions)."""

@@ -23,16 +23,14 @@ from brax.training.acme import running_statistics, specs
 from flax import struct
 
 from jaxil.envs.core import Env, EnvSpec
+from jaxil.envs.rollout import track_returns
 from jaxil.envs.shaping import potential, shaped_reward
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
 from jaxil.losses import gae_advantages
-from jaxil.loop import Train, chunking
+from jaxil.loop import Train, chunking, static
 from jaxil.nets import ValueNet, make_actor
 from jaxil.types import Transition
-
-static = lambda default: struct.field(pytree_node=False, default=default)  # noqa: E731
-
 
 @struct.dataclass
 class Config:
@@ -193,13 +191,8 @@ def collect(state: State, env: Env) -> tuple[State, Rollout]:
             jax.random.split(env_key, state.config.num_envs), state.env_state, action
         )
         t = Transition(state.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-        done = step.terminated | step.truncated
-        ep_ret = state.episode_return + step.reward
-        n_done = jnp.sum(done)
-        last = jnp.where(n_done > 0, jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1), state.last_return)
-        state = state.replace(
-            env_state=env_state, obs=step.obs, episode_return=jnp.where(done, 0.0, ep_ret), last_return=last
-        )
+        ep_ret, last = track_returns(state.episode_return, state.last_return, step.reward, step.terminated | step.truncated)
+        state = state.replace(env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last)
         return state, (t, log_prob)
 
     key, roll_key = jax.random.split(state.key)

@@ -27,15 +27,13 @@ from flax import struct
 
 from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec, random_action
+from jaxil.envs.rollout import track_returns
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
 from jaxil.losses import td_target
-from jaxil.loop import Train, chunking
+from jaxil.loop import Train, chunking, static
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.types import Transition
-
-static = lambda default: struct.field(pytree_node=False, default=default)  # noqa: E731
-
 
 @struct.dataclass
 class Config:
@@ -281,17 +279,9 @@ def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
     n = ts.obs.shape[0]
     env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
     t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-    done = step.terminated | step.truncated
-    ep_ret = ts.episode_return + step.reward
-    n_done = jnp.sum(done)
-    last = jnp.where(n_done > 0, jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1), ts.last_return)
+    ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
     return ts.replace(
-        buffer=replay.add(ts.buffer, t),
-        env_state=env_state,
-        obs=step.obs,
-        episode_return=jnp.where(done, 0.0, ep_ret),
-        last_return=last,
-        key=key,
+        buffer=replay.add(ts.buffer, t), env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last, key=key
     )
 
 
