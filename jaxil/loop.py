@@ -20,6 +20,12 @@ from flax import struct
 Metrics = dict[str, jax.Array]
 
 
+def is_static_zero(x: Any) -> bool:
+    """True for a plain Python 0 (not an array): a loss term with this weight can be left
+    out of the compiled program. Array weights (sweeps) always keep their term."""
+    return isinstance(x, (int, float)) and x == 0
+
+
 def static(default: Any):
     """A Config field that fixes shapes or structure: part of the treedef, not a leaf
     (changing it recompiles; it cannot be vmapped). Float hyperparameters stay leaves."""

@@ -7,7 +7,7 @@ analysis of the compiled update; achieved FLOP/s is compared with the matmul pea
 measured in the same run, both at the networks' own layer shape (256×256 @ 256×256)
 and at a large shape (1024³). Prints a table, then one JSON line.
 
-    python experiments/bench/bench_updates.py [--updates 2000] [--repeats 3]
+    python experiments/bench/bench_updates.py [--updates 2000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -31,22 +31,32 @@ HOPPER = EnvSpec("hopper-sized", "synthetic", "none", 11, 3, None, (-1.0,) * 3, 
 HIDDEN, ACT, BATCH = (256, 256, 256), "silu", 256
 
 
-def best_time(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return min(times)
+class Timer:
+    """Times registered programs in interleaved rounds and keeps each one's best time,
+    so a slow stretch of the machine hits all of them alike and ratios stay fair."""
+
+    def __init__(self):
+        self.jobs: dict[str, tuple] = {}
+        self.best: dict[str, float] = {}
+
+    def add(self, name: str, fn, *args) -> None:
+        jax.block_until_ready(fn(*args))  # compile + warm up
+        self.jobs[name] = (fn, args)
+
+    def run(self, rounds: int) -> dict[str, float]:
+        for _ in range(rounds):
+            for name, (fn, args) in self.jobs.items():
+                t = time.perf_counter()
+                jax.block_until_ready(fn(*args))
+                self.best[name] = min(self.best.get(name, float("inf")), time.perf_counter() - t)
+        return self.best
 
 
-def matmul_peak(n: int, m: int, iters: int, repeats: int) -> float:
-    """FLOP/s of a chain of (n×m) @ (m×m) products inside one jit."""
+def matmul_chain(n: int, m: int, iters: int):
+    """A chain of (n×m) @ (m×m) products inside one jit, and its FLOP count."""
     w = jax.random.orthogonal(jax.random.PRNGKey(0), m)
     x = jax.random.normal(jax.random.PRNGKey(1), (n, m))
-    f = jax.jit(lambda x: jax.lax.fori_loop(0, iters, lambda i, y: y @ w, x))
-    return 2.0 * n * m * m * iters / best_time(f, x, repeats=repeats)
+    return jax.jit(lambda x: jax.lax.fori_loop(0, iters, lambda i, y: y @ w, x)), x, 2.0 * n * m * m * iters
 
 
 def flops_of(fn, *args) -> float:
@@ -62,7 +72,9 @@ def synthetic_data(n: int = 100_000) -> Transition:
                       obs + 0.01, jnp.zeros(n, bool), jnp.zeros(n, bool))
 
 
-def bench(name: str, init, update, data: Transition, updates: int, repeats: int) -> dict:
+def add_update_bench(timer: Timer, name: str, init, update, data: Transition, updates: int) -> float:
+    """Register 1-seed and 8-vmapped-seed runs of ``updates`` updates; return FLOPs/update."""
+
     def sample(key):
         idx = jax.random.randint(key, (BATCH,), 0, data.size)
         return jax.tree.map(lambda x: x[idx], data)
@@ -75,42 +87,50 @@ def bench(name: str, init, update, data: Transition, updates: int, repeats: int)
 
     key = jax.random.PRNGKey(0)
     state1 = init(key)
-    flops = flops_of(lambda s, b: update(s, b), state1, sample(key))
-    t1 = best_time(jax.jit(run), state1, key, repeats=repeats)
-    states8 = jax.vmap(init)(jax.random.split(key, 8))
-    t8 = best_time(jax.jit(jax.vmap(run, in_axes=(0, None))), states8, key, repeats=repeats)
-    return {
-        "name": name,
-        "flops_per_update": flops,
-        "updates_per_s_1seed": updates / t1,
-        "updates_per_s_8seeds_total": 8 * updates / t8,
-        "updates_per_s_8seeds_per_seed": updates / t8,
-        "flops_per_s_1seed": flops * updates / t1,
-    }
+    timer.add(f"{name}/1", jax.jit(run), state1, key)
+    timer.add(f"{name}/8", jax.jit(jax.vmap(run, in_axes=(0, None))), jax.vmap(init)(jax.random.split(key, 8)), key)
+    return flops_of(lambda s, b: update(s, b), state1, sample(key))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--updates", type=int, default=2000)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--updates", type=int, default=2000, help="BC updates per timed call (SAC: a quarter)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; the best of each is kept")
     a = p.parse_args()
     t0 = time.perf_counter()
-    peak_layer = matmul_peak(BATCH, 256, 2000, a.repeats)
-    peak_large = matmul_peak(1024, 1024, 50, a.repeats)
+    timer = Timer()
+    chains = {"layer": matmul_chain(BATCH, 256, 2000), "1024": matmul_chain(1024, 1024, 50)}
+    for name, (fn, x, _) in chains.items():
+        timer.add(f"matmul/{name}", fn, x)
     data = synthetic_data()
     bc_cfg = bc.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
     sac_cfg = sac.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
-    rows = [
-        bench("bc", lambda k: bc.init(k, bc_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)), bc.update, data, a.updates, a.repeats),
-        bench("sac", lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, data, a.updates // 4, a.repeats),
-    ]
-    for r in rows:
-        r["fraction_of_layer_matmul_peak"] = r["flops_per_s_1seed"] / peak_layer
-        r["fraction_of_large_matmul_peak"] = r["flops_per_s_1seed"] / peak_large
+    n_updates = {"bc": a.updates, "sac": a.updates // 4}
+    flops = {
+        "bc": add_update_bench(timer, "bc", lambda k: bc.init(k, bc_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)),
+                               bc.update, data, n_updates["bc"]),
+        "sac": add_update_bench(timer, "sac", lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, data, n_updates["sac"]),
+    }
+    best = timer.run(a.rounds)
+    peak = {name: f / best[f"matmul/{name}"] for name, (_, _, f) in chains.items()}
+    rows = []
+    for name in ("bc", "sac"):
+        n = n_updates[name]
+        per_s = n / best[f"{name}/1"]
+        rows.append({
+            "name": name,
+            "flops_per_update": flops[name],
+            "updates_per_s_1seed": per_s,
+            "updates_per_s_8seeds_total": 8 * n / best[f"{name}/8"],
+            "updates_per_s_8seeds_per_seed": n / best[f"{name}/8"],
+            "flops_per_s_1seed": flops[name] * per_s,
+            "fraction_of_layer_matmul_peak": flops[name] * per_s / peak["layer"],
+            "fraction_of_large_matmul_peak": flops[name] * per_s / peak["1024"],
+        })
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.default_backend()}")
-    print(f"matmul peak: {peak_layer / 1e9:.1f} GFLOP/s at 256x256@256x256, {peak_large / 1e9:.1f} GFLOP/s at 1024^3")
-    hdr = f"{'update':6s} {'MFLOP/upd':>10s} {'upd/s 1 seed':>13s} {'upd/s 8 seeds':>14s} {'per seed':>9s} {'GFLOP/s':>8s} {'% layer peak':>13s} {'% 1024 peak':>12s}"
-    print(hdr)
+    print(f"matmul peak: {peak['layer'] / 1e9:.1f} GFLOP/s at 256x256@256x256, {peak['1024'] / 1e9:.1f} GFLOP/s at 1024^3")
+    print(f"{'update':6s} {'MFLOP/upd':>10s} {'upd/s 1 seed':>13s} {'upd/s 8 seeds':>14s} {'per seed':>9s} "
+          f"{'GFLOP/s':>8s} {'% layer peak':>13s} {'% 1024 peak':>12s}")
     for r in rows:
         print(f"{r['name']:6s} {r['flops_per_update'] / 1e6:10.1f} {r['updates_per_s_1seed']:13.1f} "
               f"{r['updates_per_s_8seeds_total']:14.1f} {r['updates_per_s_8seeds_per_seed']:9.1f} "
@@ -118,8 +138,8 @@ def main() -> None:
               f"{100 * r['fraction_of_large_matmul_peak']:11.1f}%")
     print(json.dumps({
         "bench": "updates", "sizes": {"obs": 11, "act": 3, "hidden": list(HIDDEN), "activation": ACT, "batch": BATCH},
-        "updates_per_run": {"bc": a.updates, "sac": a.updates // 4}, "repeats": a.repeats,
-        "matmul_peak_flops_layer": peak_layer, "matmul_peak_flops_1024": peak_large,
+        "updates_per_call": n_updates, "rounds": a.rounds,
+        "matmul_peak_flops_layer": peak["layer"], "matmul_peak_flops_1024": peak["1024"],
         "results": rows, "cpus": os.cpu_count(), "backend": jax.default_backend(),
         "wall_s": round(time.perf_counter() - t0, 1),
     }))

@@ -27,7 +27,7 @@ from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, chunking, is_static_zero, static
 from jaxil.nets import make_actor
 from jaxil.types import Transition
 
@@ -115,12 +115,19 @@ def l2_penalty(params: chex.ArrayTree) -> jax.Array:
 
 def bc_loss(params, state: State, batch: Transition, key: jax.Array):
     """−E log π(a_E|s_E) − λ_ent·H + λ_l2·‖θ‖²/2 on one expert batch."""
+    cfg = state.config
     dist = policy(state.replace(params=params), batch.obs)
     neglogp = -jnp.mean(dist.log_prob(batch.action))
-    entropy = jnp.mean(dist.entropy_estimate(key))
-    l2 = l2_penalty(params)
-    loss = neglogp - state.config.ent_weight * entropy + state.config.l2_weight * l2
-    return loss, {"loss": loss, "neglogp": neglogp, "entropy": entropy, "l2_norm": l2}
+    loss, metrics = neglogp, {"neglogp": neglogp}
+    # Terms whose weight is a plain 0 are left out of the program (a pass over all
+    # parameters per update); swept (array) weights always keep them.
+    if not is_static_zero(cfg.ent_weight):
+        metrics["entropy"] = jnp.mean(dist.entropy_estimate(key))
+        loss = loss - cfg.ent_weight * metrics["entropy"]
+    if not is_static_zero(cfg.l2_weight):
+        metrics["l2_norm"] = l2_penalty(params)
+        loss = loss + cfg.l2_weight * metrics["l2_norm"]
+    return loss, metrics | {"loss": loss}
 
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:

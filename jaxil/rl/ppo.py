@@ -28,7 +28,7 @@ from jaxil.envs.shaping import potential, shaped_reward
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
 from jaxil.losses import gae_advantages
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, chunking, is_static_zero, static
 from jaxil.nets import ValueNet, make_actor
 from jaxil.types import Transition
 
@@ -260,14 +260,10 @@ def update(state: State, rollout: Rollout) -> tuple[State, dict[str, jax.Array]]
     return state.replace(obs_stats=obs_stats, step=state.step + 1), metrics
 
 
-def _is_zero(x) -> bool:
-    return isinstance(x, (int, float)) and x == 0
-
-
 def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` steps of PPO on ``env``."""
     num_chunks, steps_per_chunk = chunking(config.num_iterations, config.eval_every // config.batch_size)
-    phi = potential(env.spec.name) if not _is_zero(config.shaping) else None
+    phi = potential(env.spec.name) if not is_static_zero(config.shaping) else None
 
     def step(state: State):
         state, rollout = collect(state, env)
