@@ -102,12 +102,14 @@ def build(algo: str, env_name: str, backend: str | None, config, dataset: str | 
         "backend": env.spec.backend,
         "config": to_json(config),
     }
+    if dataset is not None and Path(dataset).expanduser().exists():
+        dataset = str(Path(dataset).expanduser().absolute())  # so `jaxil eval` works from anywhere
     if kind == "offline":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
         episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
         reference = Reference(info.random_return, info.expert_return)
         train = mod.make_train(config, data.expert_data(episodes), env, reference)
-        run_config |= {"dataset": dataset or info.dataset_id, "dataset_path": info.path, "num_expert_trajs": num_trajs}
+        run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs}
     else:
         reference, info = None, None
         try:  # an RL run is scored against the expert data's references when they exist
@@ -134,7 +136,8 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         "dataset": run_config.get("dataset"),
         "num_expert_trajs": run_config.get("num_expert_trajs"),
         "seeds": seeds,
-        "steps": int(last[seeds[0]]["step"]),
+        # the budget's own unit: updates for offline algorithms, env steps for online ones
+        "steps": int(last[seeds[0]].get("env_steps", last[seeds[0]]["step"])),
         "wall_s": round(wall_s, 2),
         "return": {"mean": float(np.mean(returns)), "per_seed": returns},
         "out": str(out),
@@ -183,21 +186,23 @@ def cmd_eval(argv: list[str]) -> dict:
     from jaxil.stats import aggregate
 
     args = tyro.cli(EvalArgs, args=argv, prog="jaxil eval")
+    if args.episodes <= 0:
+        raise JaxilError(f"--episodes must be positive, got {args.episodes}.")
     out = Path(args.run_dir)
     if not (out / driver.CONFIG_NAME).is_file():
         raise JaxilError(f"{out} is not a jaxil run directory (no {driver.CONFIG_NAME}); pass the --out of a jaxil train run.")
-    rc = json.loads((out / driver.CONFIG_NAME).read_text())
-    mod = algo_module(rc["algo"])
-    config = config_from_json(mod.Config, rc["config"])
-    config = config.replace(eval_episodes=args.episodes)
-    backend = None if rc["backend"] == "gymnax" else rc["backend"]
-    train, _, reference = build(rc["algo"], rc["env"], backend, config, rc.get("dataset_path") or rc.get("dataset"), rc.get("num_expert_trajs"))
-    seeds = rc["seeds"]
-    runner = driver.SeedRunner(rc.get("vectorized_seeds", False))
-    carry = driver.restore_latest(out, runner.init(train, seeds))
+    try:
+        rc = json.loads((out / driver.CONFIG_NAME).read_text())
+        algo, env_name, backend, cfg, seeds = rc["algo"], rc["env"], rc["backend"], rc["config"], rc["seeds"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise JaxilError(f"{out / driver.CONFIG_NAME} is corrupt or incomplete ({err}); it cannot be evaluated.") from err
+    mod = algo_module(algo)
+    config = config_from_json(mod.Config, cfg).replace(eval_episodes=args.episodes)
+    backend = None if backend == "gymnax" else backend
+    train, _, reference = build(algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"))
+    carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
         raise JaxilError(f"{out} has no checkpoint to evaluate; run jaxil train first.")
-    carry = runner.stacked(carry)
     evaluate = jax.jit(train.evaluate)
     metrics = [
         jax.device_get(evaluate(jax.tree.map(lambda x: x[i], carry.state), jax.random.PRNGKey(args.seed + s)))
@@ -205,7 +210,7 @@ def cmd_eval(argv: list[str]) -> dict:
     ]
     returns = [float(m["eval_return"]) for m in metrics]
     summary = {
-        "algo": rc["algo"], "env": rc["env"], "dataset": rc.get("dataset"), "seeds": seeds,
+        "algo": algo, "env": env_name, "dataset": rc.get("dataset"), "seeds": seeds,
         "eval_episodes": args.episodes, "chunks": int(np.asarray(carry.chunk)[0]),
         "return": {"mean": float(np.mean(returns)), "per_seed": returns},
     }

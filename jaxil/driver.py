@@ -71,15 +71,20 @@ def _manager(out: Path) -> ocp.CheckpointManager:
     )
 
 
+def abstract_carry(train: Train, seeds: Sequence[int]) -> Carry:
+    """Shapes and dtypes of the seed-batched carry, without computing it."""
+    return jax.eval_shape(jax.vmap(train.init_carry), seed_keys(seeds))
+
+
 def restore_latest(out: Path, like: Carry) -> Carry | None:
-    """The latest checkpointed carry in ``out`` (shaped like ``like``), or None."""
+    """The latest checkpointed (seed-batched) carry in ``out``, shaped like ``like``, or None."""
     if not (out / CKPT_DIR).exists():
         return None
     mngr = _manager(out)
     step = mngr.latest_step()
     if step is None:
         return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like)
     try:
         carry = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as err:
@@ -103,11 +108,20 @@ def _csv_rows(metrics: dict[str, np.ndarray], chunk: int, seeds: Sequence[int]) 
 
 
 def read_metrics(out: Path) -> list[dict]:
+    """Rows of ``metrics.csv``; a line torn by a kill mid-write is skipped."""
     path = Path(out) / CSV_NAME
     if not path.exists():
         return []
+    rows = []
     with path.open() as f:
-        return [{k: float(v) if k not in ("chunk", "seed") else int(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        for r in csv.DictReader(f):
+            if any(v in (None, "") for v in r.values()) or None in r:
+                continue
+            try:
+                rows.append({k: int(v) if k in ("chunk", "seed") else float(v) for k, v in r.items()})
+            except ValueError:
+                continue
+    return rows
 
 
 def _rewrite_csv(out: Path, rows: list[dict]) -> None:
@@ -134,7 +148,8 @@ def _append_csv(out: Path, rows: list[dict]) -> None:
 class SeedRunner:
     """Applies a per-seed function to all seeds: one vmapped program, or the same
     compiled single-seed program once per seed. Carries are one batched pytree in the
-    first mode and a list of per-seed pytrees in the second."""
+    first mode and a list of per-seed pytrees in the second; checkpoints always hold the
+    batched form, so a run can resume in either mode."""
 
     def __init__(self, vectorize: bool):
         self.vectorize = vectorize
@@ -161,8 +176,9 @@ class SeedRunner:
     def stacked(self, carry):
         return carry if self.vectorize else jax.tree.map(lambda *xs: jnp.stack(xs), *carry)
 
-    def chunks_done(self, carry) -> int:
-        return int(np.asarray(self.stacked(carry).chunk).reshape(-1)[0])
+    def from_stacked(self, carry, num_seeds: int):
+        return carry if self.vectorize else [jax.tree.map(lambda x: x[i], carry) for i in range(num_seeds)]
+
 
 
 def default_vectorize() -> bool:
@@ -195,22 +211,27 @@ def run(
     if not seeds:
         raise JaxilError("no seeds to run; pass --seeds 1 or more.")
     vectorize = default_vectorize() if vectorize is None else vectorize
-    _write_config(out, {"seeds": list(seeds), "vectorized_seeds": vectorize, **(run_config or {})}, resume)
+    _write_config(out, {"seeds": list(seeds), **(run_config or {})}, resume)
     runner = SeedRunner(vectorize)
     chunk_fn = runner.chunk_fn(train)
-    carry = runner.init(train, seeds)
-    start = 0
-    if resume:
-        restored = restore_latest(out, carry)
-        if restored is not None:
-            carry = restored
-            start = runner.chunks_done(carry)
-    elif (out / CKPT_DIR).exists():
-        import shutil
+    restored = restore_latest(out, abstract_carry(train, seeds)) if resume else None
+    if restored is not None:
+        carry = runner.from_stacked(restored, len(seeds))
+        start = int(np.asarray(restored.chunk)[0])
+    else:
+        carry, start = runner.init(train, seeds), 0
+        if (out / CKPT_DIR).exists():
+            import shutil
 
-        shutil.rmtree(out / CKPT_DIR)
+            shutil.rmtree(out / CKPT_DIR)
     # Rows past the restored chunk came from the interrupted attempt; drop them.
-    _rewrite_csv(out, [r for r in read_metrics(out) if r["chunk"] <= start])
+    kept = [r for r in read_metrics(out) if r["chunk"] <= start]
+    if {r["chunk"] for r in kept} != set(range(1, start + 1)):
+        raise JaxilError(
+            f"{out / CSV_NAME} lacks metrics for chunks that the checkpoint (chunk {start}) covers; "
+            "restore the file, or pass --no-resume to start the run over."
+        )
+    _rewrite_csv(out, kept)
 
     end = train.num_chunks if stop_after is None else min(train.num_chunks, stop_after)
     mngr = _manager(out)
@@ -225,7 +246,7 @@ def run(
             metrics = jax.device_get(metrics)
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
             if (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
-                mngr.save(c + 1, args=ocp.args.StandardSave(carry))
+                mngr.save(c + 1, args=ocp.args.StandardSave(runner.stacked(carry)))
             if bar is not None:
                 post = {"step": int(np.asarray(metrics["step"])[0])}
                 for k in ("normalized_score", "eval_return"):

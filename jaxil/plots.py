@@ -29,11 +29,13 @@ def plot_curves(ax, steps: Sequence[float], values: np.ndarray, label: str | Non
 
 
 def curves_from_rows(rows: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values (seeds, chunks)) from a run's metrics.csv rows."""
+    """(steps, values (seeds, chunks)) from a run's metrics.csv rows; steps are env steps
+    for online algorithms and updates for offline ones."""
     seeds = sorted({r["seed"] for r in rows})
     chunks = sorted({r["chunk"] for r in rows})
     table = {(r["seed"], r["chunk"]): r for r in rows}
-    steps = np.array([table[(seeds[0], c)]["step"] for c in chunks])
+    x = "env_steps" if "env_steps" in rows[0] else "step"
+    steps = np.array([table[(seeds[0], c)][x] for c in chunks])
     values = np.array([[table[(s, c)][metric] for c in chunks] for s in seeds])
     return steps, values
 
@@ -56,7 +58,7 @@ def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | P
     steps, values = curves_from_rows(rows, metric)
     fig, ax = plt.subplots(figsize=(6, 4))
     plot_curves(ax, steps, values, label=f"{Path(run_dir).name} ({values.shape[0]} seeds)")
-    ax.set_xlabel("step")
+    ax.set_xlabel("environment steps" if "env_steps" in rows[0] else "updates")
     ax.set_ylabel(metric)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -55,3 +55,30 @@ def test_data_list_json(capsys):
     code, stdout, _ = run_cli(["data", "list", "--json"], capsys)
     rows = json.loads(stdout)
     assert code == 0 and {r["env"] for r in rows} >= {"pendulum", "cartpole", "acrobot", "mountaincar"}
+
+
+@pytest.mark.parametrize("algo", list(cli.ALGOS))
+def test_every_algorithm_has_help_and_valid_defaults(algo, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", algo, "-h"])
+    assert exit_info.value.code == 0
+    assert "--steps" in capsys.readouterr().out
+    cli.algo_module(algo).Config()  # the defaults themselves pass validation
+
+
+@pytest.mark.parametrize(
+    "algo, flags",
+    [
+        ("ppo", ["--steps", "512", "--eval-every", "256", "--num-envs", "2", "--rollout-steps", "128"]),
+        ("sac", ["--steps", "64", "--eval-every", "32", "--warmup-steps", "64", "--buffer-size", "1000",
+                 "--batch-size", "32", "--hidden", "16"]),
+    ],
+)
+def test_rl_solvers_train_from_the_cli(algo, flags, tmp_path, capsys):
+    env = "cartpole" if algo == "ppo" else "pendulum"
+    code, stdout, err = run_cli(["train", algo, "--env", env, "--out", str(tmp_path), "--no-progress",
+                                 "--eval-episodes", "2", *flags], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["steps"] == int(flags[1]) and summary["algo"] == algo
+    assert "normalized_score" in summary  # scored against the shipped expert data's references

@@ -111,6 +111,29 @@ def test_bad_datasets_give_clear_errors(store):
         data.load(str(corrupt))
     with pytest.raises(JaxilError, match="not a Minari dataset"):
         data.load(str(store))
+    wide = random_episodes(spec)
+    wide[2].actions[1] = [5.0]
+    with pytest.raises(JaxilError, match="episode 2: actions outside the env's bounds"):
+        data.load(str(write(store, "wide", wide, spec)))
+    one_step = Episode(np.zeros((2, 3), np.float32), np.zeros((1, 1), np.float32), np.zeros(1, np.float32),
+                       np.ones(1, bool), np.zeros(1, bool))
+    with pytest.raises(JaxilError, match="need at least 2"):
+        data.expert_data([one_step])
+
+
+def test_backend_and_metadata_checks(store):
+    hopper = envs.make("hopper")
+    eps = random_episodes(hopper.spec)
+    path = write(store, "h", eps, hopper.spec)
+    assert data.load(str(path), hopper)[1].backend == "positional"
+    with pytest.raises(JaxilError, match="backend 'positional'.*pass --backend positional"):
+        data.load(str(path), envs.make("hopper", "generalized"))
+    meta_file = path / "data" / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["jaxil"]["backend"]
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(JaxilError, match="without backend"):
+        data.load(str(path))
 
 
 def test_expert_data_split_and_stats():
@@ -118,9 +141,8 @@ def test_expert_data_split_and_stats():
     first = data.first_episodes(eps, 10, info.dataset_id)
     d = data.expert_data(first)
     assert d.train.size + d.heldout.size == 2000 and d.heldout.size == 200
-    rows = lambda t: np.sort(np.hstack([np.asarray(t.obs), np.asarray(t.action), np.asarray(t.next_obs)]), axis=0)  # noqa: E731
-    split = np.concatenate([rows(d.train), rows(d.heldout)])
-    np.testing.assert_array_equal(np.sort(split, axis=0), rows(data.to_transitions(first)))  # a partition
+    rows = lambda t: sorted(map(tuple, np.hstack([np.asarray(t.obs), np.asarray(t.action), np.asarray(t.next_obs)])))  # noqa: E731
+    assert sorted(rows(d.train) + rows(d.heldout)) == rows(data.to_transitions(first))  # a partition of rows
     np.testing.assert_allclose(d.obs_mean, np.asarray(d.train.obs).mean(0), rtol=1e-5, atol=1e-6)
 
 

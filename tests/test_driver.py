@@ -35,11 +35,28 @@ def test_driver_seed_equals_lone_run(ppo_train, uninterrupted):
 
 
 def test_kill_and_resume_gives_the_uninterrupted_result(ppo_train, uninterrupted, tmp_path):
-    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=2)
-    assert sorted({r["chunk"] for r in driver.read_metrics(tmp_path)}) == [1, 2]
-    carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False)
+    # Killed after chunk 3 with the last checkpoint at chunk 2, and a torn CSV line.
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=3, checkpoint_every=2)
+    assert sorted({r["chunk"] for r in driver.read_metrics(tmp_path)}) == [1, 2, 3]
+    with (tmp_path / driver.CSV_NAME).open("a") as f:
+        f.write("4,3,0.1")
+    carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=2)
     assert tree_equal(carry.state, uninterrupted[0].state)
     assert rows == uninterrupted[1]
+
+
+def test_resume_in_the_other_seed_mode(ppo_train, uninterrupted, tmp_path):
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=2, vectorize=False)
+    carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False, vectorize=True)
+    assert sorted({r["chunk"] for r in rows}) == list(range(1, ppo_train.num_chunks + 1))
+    assert carry.chunk.tolist() == [ppo_train.num_chunks] * 2
+
+
+def test_missing_metrics_on_resume_is_a_clear_error(ppo_train, tmp_path):
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=2)
+    (tmp_path / driver.CSV_NAME).unlink()
+    with pytest.raises(JaxilError, match="lacks metrics.*--no-resume"):
+        driver.run(ppo_train, SEEDS, tmp_path, progress=False)
 
 
 def test_resume_refuses_a_different_config(ppo_train, tmp_path):

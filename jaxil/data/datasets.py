@@ -29,6 +29,10 @@ SHIPPED_ROOT = Path(__file__).parent / "shipped"
 DEFAULT_EXPERT_TRAJS = 20
 # Obs dims whose std is below this are constant in the data; do not blow them up.
 MIN_STD = 1e-3
+# The random-policy reference has its own fixed seed, unrelated to any training seed.
+RANDOM_REFERENCE_SEED = 0x72616E64
+# Continuous actions may exceed the bounds by this fraction of the range (float noise).
+ACTION_BOUND_TOL = 1e-5
 
 
 def local_minari_root() -> Path:
@@ -111,6 +115,15 @@ def check_episodes(episodes: list[Episode], spec: EnvSpec, name: str) -> None:
                 f"dataset {name}, episode {i}: actions have shape {ep.actions.shape}, expected "
                 f"({t}, {spec.action_dim}) for env {spec.name!r} (action dim {spec.action_dim}). Check --env."
             )
+        elif t and np.all(np.isfinite(ep.actions)):
+            low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+            tol = ACTION_BOUND_TOL * (high - low)
+            if np.any(ep.actions < low - tol) or np.any(ep.actions > high + tol):
+                raise JaxilError(
+                    f"dataset {name}, episode {i}: actions outside the env's bounds [{low.tolist()}, "
+                    f"{high.tolist()}] (min {ep.actions.min():.3g}, max {ep.actions.max():.3g}). "
+                    f"Check --env, or rescale the dataset's actions to the env's action space."
+                )
         for field in ("observations", "actions", "rewards"):
             arr = getattr(ep, field)
             if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
@@ -126,7 +139,7 @@ def check_episodes(episodes: list[Episode], spec: EnvSpec, name: str) -> None:
             )
 
 
-def measure_random_return(env: Env, num_episodes: int = 100, seed: int = 0) -> float:
+def measure_random_return(env: Env, num_episodes: int = 100, seed: int = RANDOM_REFERENCE_SEED) -> float:
     from jaxil.evaluation import episode_returns, random_policy
 
     rets, _ = jax.jit(lambda k: episode_returns(env, random_policy(env), k, num_episodes))(
@@ -150,26 +163,40 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
     dataset_id = str(meta.get("dataset_id", dataset))
     returns = np.array([ep.ret for ep in episodes]) if episodes else np.zeros(0)
     if jmeta:
-        data_env = jmeta["env"]
+        missing = [k for k in ("env", "backend") if k not in jmeta] + [
+            k for k in ("ref_min_score", "ref_max_score") if meta.get(k) is None
+        ]
+        if missing:
+            raise JaxilError(
+                f"dataset {dataset_id} has jaxil metadata without {', '.join(missing)} (an incomplete or "
+                "hand-edited card); re-create it with `jaxil data make`."
+            )
+        data_env, data_backend = jmeta["env"], jmeta["backend"]
         if env is None:
-            env = envs.make(data_env, jmeta.get("backend") if jmeta.get("backend") != "gymnax" else None)
+            env = envs.make(data_env, None if data_backend == "gymnax" else data_backend)
         elif env.spec.name != data_env:
             raise JaxilError(
                 f"dataset {dataset_id} was recorded on env {data_env!r}, not {env.spec.name!r}; "
                 f"pass --env {data_env} or a dataset for {env.spec.name!r}."
             )
+        elif env.spec.backend != data_backend:
+            raise JaxilError(
+                f"dataset {dataset_id} was recorded with physics backend {data_backend!r}, but the env "
+                f"uses {env.spec.backend!r}; pass --backend {data_backend} (backends simulate differently)."
+            )
         random_ret, expert_ret = float(meta["ref_min_score"]), float(meta["ref_max_score"])
-        made_by, backend = "jaxil", str(jmeta.get("backend", env.spec.backend))
+        made_by, backend = "jaxil", data_backend
     else:
         if env is None:
             raise JaxilError(
                 f"dataset {dataset_id} was not written by jaxil, so jaxil cannot tell which env "
                 "evaluates it; pass --env (e.g. --env hopper for mujoco/hopper/expert-v0)."
             )
-        check_episodes(episodes, env.spec, dataset_id)
+        check_episodes(episodes, env.spec, dataset_id)  # before spending time on the env
         random_ret, expert_ret = measure_random_return(env), float(np.mean(returns))
         made_by, backend = "external", env.spec.backend
-    check_episodes(episodes, env.spec, dataset_id)
+    if made_by == "jaxil":
+        check_episodes(episodes, env.spec, dataset_id)
     if not expert_ret > random_ret:
         raise JaxilError(
             f"dataset {dataset_id}: expert reference return {expert_ret:.2f} is not above the random "
@@ -247,12 +274,12 @@ def expert_data(
     Observation statistics come from the training split only."""
     t = to_transitions(episodes)
     n = t.size
-    n_held = min(int(round(heldout_fraction * n)), max_heldout)
-    if n - n_held < 1:
-        raise JaxilError(f"only {n} expert transitions; need at least 2 to split off held-out data.")
+    if n < 2:
+        raise JaxilError(f"only {n} expert transition(s); need at least 2 to split off held-out data.")
+    n_held = max(1, min(int(round(heldout_fraction * n)), max_heldout))
     perm = np.random.default_rng(split_seed).permutation(n)
     train = jax.tree.map(lambda x: jnp.asarray(x[perm[n_held:]]), t)
-    held = jax.tree.map(lambda x: jnp.asarray(x[perm[: max(n_held, 1)]]), t)
+    held = jax.tree.map(lambda x: jnp.asarray(x[perm[:n_held]]), t)
     mean, std = obs_stats(np.asarray(train.obs))
     train.check()
     return ExpertData(train, held, jnp.asarray(mean), jnp.asarray(std))

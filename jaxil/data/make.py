@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import shlex
@@ -36,6 +37,9 @@ from jaxil.errors import JaxilError
 
 KINDS = ("expert", "random")
 RANDOM_REFERENCE_EPISODES = 100
+# Collection draws from its own stream of the dataset seed, apart from the keys that the
+# expert's training consumes (the driver's split of PRNGKey(seed)).
+STREAM_COLLECT = 0x636F6C6C
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +128,8 @@ def collect_episodes(env: Env, act: Act, key: jax.Array, num_episodes: int) -> l
     episodes = []
     for i in range(num_episodes):
         n = int(mask[:, i].sum())
+        if not (traj.terminated[n - 1, i] or traj.truncated[n - 1, i]):
+            raise JaxilError(f"episode {i} did not end within {env.spec.max_episode_steps} steps; the env's time limit is broken.")
         episodes.append(
             Episode(
                 observations=np.concatenate([traj.obs[:n, i], traj.next_obs[n - 1 : n, i]], axis=0),
@@ -190,7 +196,8 @@ def make_dataset(
     if (root / dataset_id).exists() and not overwrite:
         raise JaxilError(f"{root / dataset_id} exists; pass --overwrite to replace it.")
     if work_dir is None:  # the expert's resumable training run (checkpoints, metrics)
-        work_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxil" / "work" / dataset_id
+        tag = f"seed{seed}" + (f"-{hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else "")
+        work_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxil" / "work" / dataset_id / tag
     work_dir = Path(work_dir)
     command = "jaxil data make " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "make"] else None
     key = jax.random.PRNGKey(seed)
@@ -210,7 +217,7 @@ def make_dataset(
     if kind == "expert":
         recipe, config, agent, rows = train_expert(env, seed, work_dir, overrides, progress)
         act = expert_act(recipe.algo, agent)
-        episodes = collect_episodes(env, act, jax.random.fold_in(key, 1), num_episodes)
+        episodes = collect_episodes(env, act, jax.random.fold_in(key, STREAM_COLLECT), num_episodes)
         expert_ret = float(np.mean([e.ret for e in episodes]))
         meta |= {
             "expert_algo": recipe.algo,
@@ -226,7 +233,9 @@ def make_dataset(
             raise JaxilError(f"random data takes its expert reference from {expert_dir}; make that dataset first.")
         _, expert_meta = read_dataset(expert_dir)
         expert_ret = float(expert_meta["ref_max_score"])
-        episodes = collect_episodes(env, lambda o, k: random_action(k, env.spec), jax.random.fold_in(key, 2), num_episodes)
+        episodes = collect_episodes(
+            env, lambda o, k: random_action(k, env.spec), jax.random.fold_in(key, STREAM_COLLECT), num_episodes
+        )
         meta |= {"collection": "uniformly random actions", "expert_reference": f"from {default_dataset_id(env_name)}"}
     if not expert_ret > random_ret:
         raise JaxilError(

@@ -80,6 +80,10 @@ class State:
     obs_std: jax.Array
     config: Config
     actor: nn.Module = struct.field(pytree_node=False)
+    # Which optional loss terms exist in the compiled program, fixed at init: a weight
+    # that is a plain 0 there leaves its term out (under jit the weights are tracers).
+    with_entropy: bool = struct.field(pytree_node=False, default=True)
+    with_l2: bool = struct.field(pytree_node=False, default=True)
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
@@ -100,6 +104,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
         obs_std=jnp.asarray(obs_std, jnp.float32),
         config=config,
         actor=actor,
+        with_entropy=not is_static_zero(config.ent_weight),
+        with_l2=not is_static_zero(config.l2_weight),
     )
 
 
@@ -119,12 +125,10 @@ def bc_loss(params, state: State, batch: Transition, key: jax.Array):
     dist = policy(state.replace(params=params), batch.obs)
     neglogp = -jnp.mean(dist.log_prob(batch.action))
     loss, metrics = neglogp, {"neglogp": neglogp}
-    # Terms whose weight is a plain 0 are left out of the program (a pass over all
-    # parameters per update); swept (array) weights always keep them.
-    if not is_static_zero(cfg.ent_weight):
+    if state.with_entropy:
         metrics["entropy"] = jnp.mean(dist.entropy_estimate(key))
         loss = loss - cfg.ent_weight * metrics["entropy"]
-    if not is_static_zero(cfg.l2_weight):
+    if state.with_l2:
         metrics["l2_norm"] = l2_penalty(params)
         loss = loss + cfg.l2_weight * metrics["l2_norm"]
     return loss, metrics | {"loss": loss}

@@ -71,9 +71,9 @@ class Config:
     """standardize observations with running statistics."""
     anneal_lr: bool = static(True)
     """decay the learning rate linearly to 0 over the run."""
-    steps: int = static(500_000)
+    steps: int = static(491_520)
     """total environment steps (a multiple of num_envs · rollout_steps)."""
-    eval_every: int = static(50_000)
+    eval_every: int = static(49_152)
     """environment steps between evaluations (a multiple of num_envs · rollout_steps)."""
     eval_episodes: int = static(20)
     """evaluation episodes per evaluation, run in parallel."""
@@ -87,6 +87,9 @@ class Config:
         return self.steps // self.batch_size
 
     def __post_init__(self) -> None:
+        for name in ("num_envs", "rollout_steps", "num_epochs", "num_minibatches", "eval_episodes"):
+            if getattr(self, name) <= 0:
+                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.batch_size % self.num_minibatches:
             raise JaxilError(
                 f"num_envs·rollout_steps ({self.batch_size}) must be divisible by "

@@ -81,6 +81,16 @@ class Config:
     """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
+        for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step", "eval_episodes", "num_qs"):
+            if getattr(self, name) <= 0:
+                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.buffer_size < max(self.num_envs, self.batch_size):
+            raise JaxilError(
+                f"buffer_size ({self.buffer_size}) must hold at least one batch and one step of all envs "
+                f"({max(self.num_envs, self.batch_size)})."
+            )
+        if self.warmup_steps < self.num_envs:
+            raise JaxilError(f"warmup_steps ({self.warmup_steps}) must cover at least one step of all envs ({self.num_envs}).")
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
         for name in ("steps", "eval_every", "warmup_steps"):
@@ -321,7 +331,9 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
         return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
 
     def evaluate(ts: TrainState, key: jax.Array):
-        return policy_metrics(env, lambda o: policy(ts.agent, o), key, config.eval_episodes, reference)
+        m = policy_metrics(env, lambda o: policy(ts.agent, o), key, config.eval_episodes, reference)
+        env_steps = ts.agent.step // config.updates_per_step * n  # after warm-up
+        return m | {"env_steps": env_steps.astype(jnp.float32)}
 
     num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
     return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
