@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -180,7 +181,6 @@ class SeedRunner:
         return carry if self.vectorize else [jax.tree.map(lambda x: x[i], carry) for i in range(num_seeds)]
 
 
-
 def default_vectorize() -> bool:
     return jax.default_backend() != "cpu"
 
@@ -221,8 +221,6 @@ def run(
     else:
         carry, start = runner.init(train, seeds), 0
         if (out / CKPT_DIR).exists():
-            import shutil
-
             shutil.rmtree(out / CKPT_DIR)
     # Rows past the restored chunk came from the interrupted attempt; drop them.
     kept = [r for r in read_metrics(out) if r["chunk"] <= start]
