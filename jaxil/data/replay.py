@@ -1,42 +1,99 @@
-"""A fixed-capacity FIFO replay buffer of transitions that lives inside jit."""
+"""A fixed-capacity FIFO replay buffer of transitions that lives inside jit.
+
+Each transition is packed into one float32 row, so adding a batch is a single
+in-place slice update and sampling is a single gather. With one array per field,
+XLA fuses each field's write into its gathers and must then keep the old field
+alive: a full copy of the buffer on every env step (measured: +60% time per SAC
+step on hopper with a 1M buffer). For the same reason the online loops sample and
+update *before* they step the env: the packed write then depends on the gathered
+batch (through the updated policy's action), which orders every read before the
+in-place write. Integer fields (discrete actions) round-trip exactly below 2**24.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
 
 import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxil.types import Transition
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where each leaf of a transition pytree sits in a packed row (static)."""
+
+    treedef: Any
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[Any, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(math.prod(s) for s in self.shapes)
+
+    def pack(self, batch: chex.ArrayTree) -> jax.Array:
+        """(n, ...) pytree -> (n, width) float32."""
+        leaves = jax.tree.leaves(batch)
+        n = leaves[0].shape[0]
+        return jnp.concatenate([jnp.reshape(x, (n, -1)).astype(jnp.float32) for x in leaves], axis=1)
+
+    def unpack(self, rows: jax.Array) -> chex.ArrayTree:
+        """(n, width) float32 -> (n, ...) pytree with the original dtypes."""
+        n, leaves, start = rows.shape[0], [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes):
+            size = math.prod(shape)
+            leaves.append(rows[:, start : start + size].reshape((n,) + shape).astype(dtype))
+            start += size
+        return jax.tree.unflatten(self.treedef, leaves)
 
 
 @struct.dataclass
 class ReplayBuffer:
-    data: Transition  # leading axis: capacity
+    rows: jax.Array  # (capacity, width) float32
     pos: jax.Array  # next write index
     size: jax.Array  # valid rows (≤ capacity)
+    layout: Layout = struct.field(pytree_node=False)
 
     @property
     def capacity(self) -> int:
-        return self.data.reward.shape[0]
+        return self.rows.shape[0]
 
 
-def init(capacity: int, example: Transition) -> ReplayBuffer:
-    """An empty buffer shaped like one unbatched transition ``example``."""
-    data = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example)
-    return ReplayBuffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+def init(capacity: int, example: chex.ArrayTree) -> ReplayBuffer:
+    """An empty buffer for transitions shaped like one unbatched ``example``."""
+    leaves, treedef = jax.tree.flatten(example)
+    layout = Layout(treedef, tuple(jnp.shape(x) for x in leaves), tuple(jnp.asarray(x).dtype for x in leaves))
+    return ReplayBuffer(jnp.zeros((capacity, layout.width), jnp.float32), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), layout)
 
 
-def add(buffer: ReplayBuffer, batch: Transition) -> ReplayBuffer:
+def add(buffer: ReplayBuffer, batch: chex.ArrayTree) -> ReplayBuffer:
     """Append a batch (leading axis n ≤ capacity), overwriting the oldest rows."""
-    n = batch.reward.shape[0]
-    chex.assert_trees_all_equal_structs(buffer.data, batch)
-    idx = (buffer.pos + jnp.arange(n)) % buffer.capacity
-    data = jax.tree.map(lambda d, b: d.at[idx].set(b), buffer.data, batch)
-    return ReplayBuffer(data, (buffer.pos + n) % buffer.capacity, jnp.minimum(buffer.size + n, buffer.capacity))
+    leaves, treedef = jax.tree.flatten(batch)
+    if treedef != buffer.layout.treedef or tuple(x.shape[1:] for x in leaves) != buffer.layout.shapes:
+        raise ValueError(
+            f"replay.add: batch {jax.tree.map(jnp.shape, batch)} does not match the buffer's transitions "
+            f"{jax.tree.unflatten(buffer.layout.treedef, buffer.layout.shapes)} (plus a leading batch axis)"
+        )
+    rows = buffer.layout.pack(batch)
+    n = rows.shape[0]
+    if buffer.capacity % n == 0:  # writes never wrap: an in-place slice update
+        new = jax.lax.dynamic_update_slice_in_dim(buffer.rows, rows, buffer.pos, 0)
+    else:
+        new = buffer.rows.at[(buffer.pos + jnp.arange(n)) % buffer.capacity].set(rows)
+    return buffer.replace(rows=new, pos=(buffer.pos + n) % buffer.capacity, size=jnp.minimum(buffer.size + n, buffer.capacity))
 
 
-def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> Transition:
+def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> chex.ArrayTree:
     """Uniform with replacement over the valid rows."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
-    return jax.tree.map(lambda x: x[idx], buffer.data)
+    return buffer.layout.unpack(buffer.rows[idx])
+
+
+def contents(buffer: ReplayBuffer) -> chex.ArrayTree:
+    """Every valid row, oldest first (host-side export, e.g. a medium-replay dataset)."""
+    size, pos = int(buffer.size), int(buffer.pos)
+    order = jnp.arange(size) if size < buffer.capacity else (pos + jnp.arange(size)) % buffer.capacity
+    return buffer.layout.unpack(buffer.rows[order])

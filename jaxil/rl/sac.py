@@ -320,14 +320,16 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
         return ts
 
     def step(ts: TrainState):
-        ts = env_step(env, ts, policy_act)
+        # Learn first, then act with the updated policy: see jaxil.data.replay for why
+        # this order keeps the buffer write in place.
+        def learn(carry, _):
+            agent, key = carry
+            key, k = jax.random.split(key)
+            agent, metrics = update(agent, replay.sample(ts.buffer, k, config.batch_size))
+            return (agent, key), metrics
 
-        def learn(ts, _):
-            key, k = jax.random.split(ts.key)
-            agent, metrics = update(ts.agent, replay.sample(ts.buffer, k, config.batch_size))
-            return ts.replace(agent=agent, key=key), metrics
-
-        ts, metrics = jax.lax.scan(learn, ts, None, config.updates_per_step)
+        (agent, key), metrics = jax.lax.scan(learn, (ts.agent, ts.key), None, config.updates_per_step)
+        ts = env_step(env, ts.replace(agent=agent, key=key), policy_act)
         return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
 
     def evaluate(ts: TrainState, key: jax.Array):

@@ -1,0 +1,55 @@
+"""The packed replay buffer: exact round trip, FIFO order, shape errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil.data import replay
+from jaxil.types import Transition
+
+
+def _batch(start: int, n: int) -> Transition:
+    i = jnp.arange(start, start + n)
+    return Transition(
+        obs=jnp.stack([i * 0.5, -i * 1.25], 1).astype(jnp.float32),
+        action=(i % 7).astype(jnp.int32),  # a discrete action
+        reward=(i * 0.1).astype(jnp.float32),
+        next_obs=jnp.stack([i * 0.5 + 1, -i * 1.25 - 1], 1).astype(jnp.float32),
+        terminated=i % 3 == 0,
+        truncated=i % 5 == 0,
+    )
+
+
+def test_fifo_order_and_exact_dtypes():
+    example = jax.tree.map(lambda x: x[0], _batch(0, 1))
+    buf = replay.init(8, example)
+    for start in range(0, 12, 4):  # 12 rows into 8 slots: rows 0..3 are overwritten
+        buf = jax.jit(replay.add)(buf, _batch(start, 4))
+    assert int(buf.size) == 8 and int(buf.pos) == 4
+    got, want = replay.contents(buf), _batch(4, 8)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+def test_wrapping_add_with_uneven_batches():
+    example = jax.tree.map(lambda x: x[0], _batch(0, 1))
+    buf = replay.init(5, example)
+    buf = replay.add(replay.add(buf, _batch(0, 3)), _batch(3, 3))  # 3 does not divide 5
+    np.testing.assert_array_equal(replay.contents(buf).reward, _batch(1, 5).reward)
+
+
+def test_sample_draws_only_valid_rows():
+    example = jax.tree.map(lambda x: x[0], _batch(0, 1))
+    buf = replay.add(replay.init(100, example), _batch(10, 4))
+    s = replay.sample(buf, jax.random.PRNGKey(0), 64)
+    assert set(np.asarray(s.action).tolist()) <= {10 % 7, 11 % 7, 12 % 7, 13 % 7}
+    np.testing.assert_array_equal(s.next_obs, s.obs + jnp.array([1.0, -1.0]))
+
+
+def test_wrong_shape_is_a_clear_error():
+    example = jax.tree.map(lambda x: x[0], _batch(0, 1))
+    bad = _batch(0, 2).replace(obs=jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match="does not match the buffer"):
+        replay.add(replay.init(4, example), bad)
