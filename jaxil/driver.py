@@ -19,7 +19,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -196,13 +196,17 @@ def run(
     progress: bool = True,
     stop_after: int | None = None,
     vectorize: bool | None = None,
+    on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None = None,
 ) -> tuple[Carry, list[dict]]:
     """Run ``train`` for ``seeds`` with logs and checkpoints in ``out``.
 
     Returns the final carry (batched over seeds) and all metric rows (one per chunk
     and seed, in chunk-then-seed order). ``stop_after`` ends the loop after that many
     chunks in total, as an interruption would (used by tests). ``vectorize`` picks
-    vmap (default on accelerators) or per-seed calls (default on CPU).
+    vmap (default on accelerators) or per-seed calls (default on CPU). ``on_chunk(c,
+    get_carry, metrics)`` runs after chunk ``c`` (1-based) and before its checkpoint, so
+    whatever it saves exists whenever a later resume starts past ``c``; ``get_carry()``
+    gives the seed-batched carry.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +247,8 @@ def run(
             carry, metrics = chunk_fn(carry)
             metrics = jax.device_get(metrics)
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
+            if on_chunk is not None:
+                on_chunk(c + 1, lambda: runner.stacked(carry), metrics)
             if (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
                 mngr.save(c + 1, args=ocp.args.StandardSave(runner.stacked(carry)))
             if bar is not None:

@@ -1,8 +1,15 @@
 """``jaxil data make``: train an expert with jaxil's own solvers and write its dataset.
 
-An expert dataset holds ``num_episodes`` complete episodes of the expert's
-deterministic (mode) policy, each from a fresh random initial state; a random dataset
-holds uniformly random actions. Every dataset card (the ``jaxil`` metadata) records the
+All kinds of one env come from one training run of its recipe (D4RL's protocol):
+
+- ``expert``: complete episodes of the final policy's deterministic (mode) actions,
+  each from a fresh random initial state;
+- ``medium``: episodes sampled from the policy of that run when its evaluation return
+  first reached ``medium_return`` (a third of the recipe's target expert return);
+- ``medium-replay``: the run's replay buffer at that moment (every transition the
+  learner had seen, warm-up included), cut into its episodes;
+- ``random``: uniformly random actions.
+ Every dataset card (the ``jaxil`` metadata) records the
 env, backend, the recipe and seed that trained the expert, the command that rebuilds
 the dataset, and the reference returns (random policy over 100 episodes; the expert's
 mean return over the dataset's episodes) that define normalized scores. The trained
@@ -18,6 +25,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,13 +41,17 @@ from jaxil.data.datasets import default_dataset_id, local_minari_root, measure_r
 from jaxil.data.minari_io import Episode, read_dataset, write_dataset
 from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import Act, first_episode_mask, rollout
+from jaxil.data import replay
 from jaxil.errors import JaxilError
+from jaxil.types import Transition
 
-KINDS = ("expert", "random")
+KINDS = ("expert", "medium", "medium-replay", "random")
+MEDIUM_FRACTION = 1 / 3
 RANDOM_REFERENCE_EPISODES = 100
 # Collection draws from its own stream of the dataset seed, apart from the keys that the
 # expert's training consumes (the driver's split of PRNGKey(seed)).
 STREAM_COLLECT = 0x636F6C6C
+SNAPSHOT_DIR = "policies"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +59,11 @@ class ExpertRecipe:
     algo: str  # "ppo" or "sac"
     config: dict[str, Any]  # overrides of that solver's Config
     note: str = ""
+    target_return: float | None = None  # what an expert should reach; sets the medium level
+
+    @property
+    def medium_return(self) -> float | None:
+        return None if self.target_return is None else MEDIUM_FRACTION * self.target_return
 
 
 # Budgets are small because classic control is small; each trains in well under a
@@ -74,6 +91,17 @@ RECIPES: dict[str, ExpertRecipe] = {
     "pendulum": ExpertRecipe(
         "sac", dict(steps=20_000, eval_every=2_000, warmup_steps=1_000, buffer_size=50_000)
     ),
+    # MuJoCo: SAC as in its paper (2×256 ReLU, one update per env step) on one env; about
+    # 5 ms per step on 2 CPU cores, so 1M steps take ~1.5 h per env. The buffer keeps
+    # every step, so medium-replay can be cut from it after the run.
+    **{
+        name: ExpertRecipe(
+            "sac",
+            dict(steps=1_000_000, eval_every=20_000, eval_episodes=10, warmup_steps=10_000, buffer_size=1_010_000),
+            target_return=target,
+        )
+        for name, target in {"hopper": 3000.0, "walker2d": 4000.0, "halfcheetah": 8000.0, "ant": 4000.0}.items()
+    },
 }
 
 
@@ -104,20 +132,60 @@ def expert_act(algo: str, agent) -> Act:
 
 
 def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = None, progress: bool = True):
-    """Train the recipe's expert for one seed with the chunked, resumable driver."""
+    """Train the recipe's expert for one seed with the chunked, resumable driver.
+
+    Returns ``(recipe, config, final train state, metric rows)``. The policy at every
+    evaluation is kept in ``work_dir/policies/<chunk>``, where the medium kinds pick
+    theirs once the final expert return is known.
+    """
     from jaxil import driver
 
     recipe, config = recipe_config(env.spec.name, overrides)
     train = solver(recipe.algo).make_train(config, env)
+
+    def on_chunk(chunk: int, get_carry, metrics: dict) -> None:
+        state = jax.tree.map(lambda x: x[0], get_carry().state)
+        save_policy(Path(work_dir) / SNAPSHOT_DIR / f"{chunk:05d}", recipe.algo, config, agent_of(recipe.algo, state), env)
+
     carry, rows = driver.run(
         train,
         [seed],
         work_dir,
         run_config={"algo": recipe.algo, "env": env.spec.name, "config": to_json(config)},
         progress=progress,
+        on_chunk=on_chunk if recipe.target_return is not None else None,
     )
-    state = jax.tree.map(lambda x: x[0], carry.state)
-    return recipe, config, agent_of(recipe.algo, state), rows
+    return recipe, config, jax.tree.map(lambda x: x[0], carry.state), rows
+
+
+def medium_chunk(rows: list[dict], expert_return: float, random_return: float) -> dict:
+    """The first evaluation at or above a third of the way from random to expert."""
+    level = random_return + MEDIUM_FRACTION * (expert_return - random_return)
+    for r in rows:
+        if r["eval_return"] >= level:
+            return r | {"medium_level": level}
+    raise JaxilError(f"the training run never reached the medium level {level:.1f}; remake the expert with another --seed.")
+
+
+def buffer_episodes(t: Transition, num_envs: int) -> list[Episode]:
+    """The complete episodes in replay rows written in order by ``num_envs`` interleaved
+    env streams (row ``k·num_envs + i`` is stream i's k-th step), oldest first; an
+    episode still running at the end is left out."""
+    episodes = []
+    for i in range(num_envs):
+        stream = jax.tree.map(lambda x: np.asarray(x)[i::num_envs], t)
+        ends = np.flatnonzero(stream.terminated | stream.truncated) + 1
+        for a, b in zip(np.concatenate([[0], ends[:-1]]), ends):
+            episodes.append(
+                Episode(
+                    observations=np.concatenate([stream.obs[a:b], stream.next_obs[b - 1 : b]], axis=0),
+                    actions=stream.action[a:b],
+                    rewards=stream.reward[a:b],
+                    terminations=stream.terminated[a:b],
+                    truncations=stream.truncated[a:b],
+                )
+            )
+    return episodes
 
 
 def collect_episodes(env: Env, act: Act, key: jax.Array, num_episodes: int) -> list[Episode]:
@@ -155,9 +223,11 @@ def save_policy(path: Path, algo: str, config, agent, env: Env) -> None:
     )
 
 
-def load_policy(dataset_dir: str | Path) -> tuple[Act, dict]:
-    """The deterministic expert policy saved with a jaxil dataset, and its card."""
-    path = Path(dataset_dir).absolute() / "policy"
+def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act, dict]:
+    """The policy saved with a jaxil dataset (or a policy directory itself) and its card:
+    its mode, or samples from it with ``stochastic``."""
+    path = Path(dataset_dir).absolute()
+    path = path if (path / "policy.json").is_file() else path / "policy"
     if not (path / "policy.json").is_file():
         raise JaxilError(f"{dataset_dir} has no saved expert policy (policy/policy.json); remake it with `jaxil data make`.")
     card = json.loads((path / "policy.json").read_text())
@@ -170,6 +240,8 @@ def load_policy(dataset_dir: str | Path) -> tuple[Act, dict]:
             agent = ckpt.restore(path / "params", jax.tree.map(ocp.utils.to_shape_dtype_struct, like))
     except Exception as err:
         raise JaxilError(f"expert policy at {path} could not be restored ({err}); remake the dataset.") from err
+    if stochastic:
+        return (lambda obs, key: mod.policy(agent, obs).sample(seed=key)), card
     return expert_act(card["algo"], agent), card
 
 
@@ -178,29 +250,36 @@ def make_dataset(
     kind: str = "expert",
     *,
     seed: int = 0,
-    num_episodes: int = 50,
+    num_episodes: int | None = None,
     root: str | Path | None = None,
     overwrite: bool = False,
     work_dir: str | Path | None = None,
     progress: bool = True,
     overrides: dict | None = None,
 ) -> Path:
-    """Make ``jaxil/<env>/<kind>-v0`` under ``root`` (default: the local Minari store)."""
+    """Make ``jaxil/<env>/<kind>-v0`` under ``root`` (default: the local Minari store).
+
+    ``num_episodes``: episodes to record (default 50); for medium-replay, a uniform
+    random subsample of the buffer's episodes in their original order (default: all).
+    Every kind but expert takes its expert reference from the expert dataset, so that
+    one is made first.
+    """
     if kind not in KINDS:
         raise JaxilError(f"unknown dataset kind {kind!r}; choose one of {KINDS}.")
-    if num_episodes <= 0:
+    if num_episodes is not None and num_episodes <= 0:
         raise JaxilError(f"--episodes must be positive, got {num_episodes}.")
     env = envs.make(env_name)
     root = Path(root) if root is not None else local_minari_root()
     dataset_id = default_dataset_id(env_name, kind)
     if (root / dataset_id).exists() and not overwrite:
         raise JaxilError(f"{root / dataset_id} exists; pass --overwrite to replace it.")
-    if work_dir is None:  # the expert's resumable training run (checkpoints, metrics)
+    if work_dir is None:  # the expert's resumable training run, shared by all kinds
         tag = f"seed{seed}" + (f"-{hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else "")
-        work_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxil" / "work" / dataset_id / tag
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        work_dir = cache / "jaxil" / "work" / default_dataset_id(env_name, "expert") / tag
     work_dir = Path(work_dir)
     command = "jaxil data make " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "make"] else None
-    key = jax.random.PRNGKey(seed)
+    collect_key = jax.random.fold_in(jax.random.PRNGKey(seed), STREAM_COLLECT)
     random_ret = measure_random_return(env, RANDOM_REFERENCE_EPISODES)
     meta: dict[str, Any] = {
         "env": env_name,
@@ -208,48 +287,103 @@ def make_dataset(
         "source": env.spec.source,
         "kind": kind,
         "seed": seed,
-        "num_episodes": num_episodes,
         "jaxil_version": jaxil.__version__,
         "created": datetime.date.today().isoformat(),
-        "command": command or f"jaxil data make --env {env_name} --kind {kind} --seed {seed} --episodes {num_episodes}",
+        "command": command or f"jaxil data make --env {env_name} --kind {kind} --seed {seed}"
+        + (f" --episodes {num_episodes}" if num_episodes else ""),
         "random_reference": f"mean return of a uniformly random policy over {RANDOM_REFERENCE_EPISODES} episodes",
     }
+    policy = None  # (algo, config, agent) saved beside the data
     if kind == "expert":
-        recipe, config, agent, rows = train_expert(env, seed, work_dir, overrides, progress)
-        act = expert_act(recipe.algo, agent)
-        episodes = collect_episodes(env, act, jax.random.fold_in(key, STREAM_COLLECT), num_episodes)
+        recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
+        agent = agent_of(recipe.algo, state)
+        episodes = collect_episodes(env, expert_act(recipe.algo, agent), collect_key, num_episodes or 50)
         expert_ret = float(np.mean([e.ret for e in episodes]))
-        meta |= {
-            "expert_algo": recipe.algo,
-            "expert_config": to_json(config),
-            "expert_note": recipe.note,
-            "expert_train_curve": [r["eval_return"] for r in rows],
+        policy = (recipe.algo, config, agent)
+        meta |= _recipe_card(recipe, config, rows) | {
             "collection": "deterministic (mode) expert policy, one episode per fresh random initial state",
             "expert_reference": "mean return of this dataset's episodes",
         }
     else:
         expert_dir = root / default_dataset_id(env_name, "expert")
         if not expert_dir.exists():
-            raise JaxilError(f"random data takes its expert reference from {expert_dir}; make that dataset first.")
+            raise JaxilError(f"{kind} data takes its expert reference from {expert_dir}; make that dataset first.")
         _, expert_meta = read_dataset(expert_dir)
         expert_ret = float(expert_meta["ref_max_score"])
-        episodes = collect_episodes(
-            env, lambda o, k: random_action(k, env.spec), jax.random.fold_in(key, STREAM_COLLECT), num_episodes
-        )
-        meta |= {"collection": "uniformly random actions", "expert_reference": f"from {default_dataset_id(env_name)}"}
+        meta["expert_reference"] = f"from {default_dataset_id(env_name)}"
+        if kind == "random":
+            act = lambda o, k: random_action(k, env.spec)  # noqa: E731
+            episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
+            meta["collection"] = "uniformly random actions"
+        else:
+            recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
+            if recipe.target_return is None:
+                raise JaxilError(f"{env_name}'s recipe has no medium level; medium kinds exist for: "
+                                 + ", ".join(k for k, r in RECIPES.items() if r.target_return is not None) + ".")
+            medium = medium_chunk(rows, expert_ret, random_ret)
+            meta |= _recipe_card(recipe, config, rows) | {
+                "medium_chunk": medium["chunk"],
+                "medium_env_steps": medium["env_steps"],
+                "medium_eval_return": medium["eval_return"],
+                "medium_level": medium["medium_level"],
+                "medium_rule": "first evaluation of the expert's training run at or above random + "
+                f"{MEDIUM_FRACTION:.3f}·(expert − random)",
+            }
+            if kind == "medium":
+                act, _ = load_policy(work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}", stochastic=True)
+                episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
+                meta["collection"] = "actions sampled from the medium policy, one episode per fresh random initial state"
+                snapshot = work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}"
+            else:
+                episodes, note = medium_replay_episodes(state, config, medium, collect_key, num_episodes)
+                meta["collection"] = note
     if not expert_ret > random_ret:
         raise JaxilError(
             f"the expert for {env_name} returned {expert_ret:.1f}, not above random ({random_ret:.1f}); "
             "training failed, so no dataset was written. Try another --seed."
         )
+    meta["num_episodes"] = len(episodes)
     path = write_dataset(
         root, dataset_id, episodes, env.spec, random_return=random_ret, expert_return=expert_ret,
         jaxil_meta=meta, overwrite=overwrite,
         description=f"{kind} data for jaxil's {env_name} ({env.spec.source}, backend {env.spec.backend}).",
     )
-    if kind == "expert":
-        save_policy(path / "policy", recipe.algo, config, agent, env)
+    if policy is not None:
+        save_policy(path / "policy", *policy, env)
+    elif kind == "medium":
+        shutil.copytree(snapshot, path / "policy", dirs_exist_ok=True)
     return path
+
+
+def _recipe_card(recipe: ExpertRecipe, config, rows: list[dict]) -> dict:
+    return {
+        "expert_algo": recipe.algo,
+        "expert_config": to_json(config),
+        "expert_note": recipe.note,
+        "expert_train_curve": [r["eval_return"] for r in rows],
+    }
+
+
+def medium_replay_episodes(state, config, medium: dict, key: jax.Array, num_episodes: int | None):
+    """The replay buffer of the expert's run as it was at the medium chunk."""
+    if not hasattr(state, "buffer"):
+        raise JaxilError("medium-replay data needs an off-policy (SAC) recipe with a replay buffer.")
+    written = config.warmup_steps // config.num_envs * config.num_envs + int(medium["env_steps"])
+    total = int(state.buffer.size)
+    if total == state.buffer.capacity and int(state.buffer.pos) != 0 or written > total:
+        raise JaxilError(
+            f"the run's replay buffer (capacity {state.buffer.capacity}) overwrote its early rows; "
+            "remake the expert with buffer_size ≥ warmup_steps + steps."
+        )
+    rows = jax.tree.map(lambda x: np.asarray(x)[:written], replay.contents(state.buffer))
+    episodes = buffer_episodes(rows, config.num_envs)
+    note = (f"the replay buffer of the expert's training run up to the medium policy ({written} transitions, "
+            "warm-up included; an episode still running then is left out)")
+    if num_episodes is not None and num_episodes < len(episodes):
+        keep = np.sort(np.asarray(jax.random.choice(key, len(episodes), (num_episodes,), replace=False)))
+        note += f"; a uniform random subsample of {num_episodes} of its {len(episodes)} episodes, in order"
+        episodes = [episodes[i] for i in keep]
+    return episodes, note
 
 
 def list_datasets(roots: list[Path] | None = None) -> list[dict]:
