@@ -121,8 +121,22 @@ def recipe_config(env_name: str, overrides: dict | None = None):
 
 
 def agent_of(algo: str, state):
-    """The part of a solver's train state that acts (what ``policy/`` stores)."""
+    """The learner inside a solver's train state (what its ``policy`` function takes)."""
     return state.agent if algo == "sac" else state
+
+
+def acting_params(algo: str, agent) -> dict:
+    """The arrays that acting reads (all that ``policy/`` stores): actor weights and
+    observation normalization, not critics, optimizer moments or envs."""
+    if algo == "sac":
+        return {"actor": agent.actor_params, "obs_mean": agent.obs_mean, "obs_std": agent.obs_std}
+    return {"actor": agent.params["actor"], "obs_stats": agent.obs_stats}
+
+
+def with_acting_params(algo: str, agent, params: dict):
+    if algo == "sac":
+        return agent.replace(actor_params=params["actor"], obs_mean=params["obs_mean"], obs_std=params["obs_std"])
+    return agent.replace(params=agent.params | {"actor": params["actor"]}, obs_stats=params["obs_stats"])
 
 
 def expert_act(algo: str, agent) -> Act:
@@ -217,7 +231,7 @@ def to_json(config) -> dict:
 def save_policy(path: Path, algo: str, config, agent, env: Env) -> None:
     path = Path(path).absolute()
     with ocp.StandardCheckpointer() as ckpt:
-        ckpt.save(path / "params", agent, force=True)
+        ckpt.save(path / "params", acting_params(algo, agent), force=True)
     (path / "policy.json").write_text(
         json.dumps({"algo": algo, "env": env.spec.name, "backend": env.spec.backend, "config": to_json(config)}, indent=2)
     )
@@ -234,12 +248,15 @@ def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act,
     env = envs.make(card["env"], None if card["backend"] == "gymnax" else card["backend"])
     mod = solver(card["algo"])
     config = mod.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in card["config"].items()})
+    # A zero learner of the right shapes, into which the stored acting arrays go.
     like = agent_of(card["algo"], jax.eval_shape(mod.make_train(config, env).init, jax.random.PRNGKey(0)))
+    agent = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
     try:
         with ocp.StandardCheckpointer() as ckpt:
-            agent = ckpt.restore(path / "params", jax.tree.map(ocp.utils.to_shape_dtype_struct, like))
+            params = ckpt.restore(path / "params", acting_params(card["algo"], like))
     except Exception as err:
-        raise JaxilError(f"expert policy at {path} could not be restored ({err}); remake the dataset.") from err
+        raise JaxilError(f"policy at {path} could not be restored ({err}); remake the dataset.") from err
+    agent = with_acting_params(card["algo"], agent, params)
     if stochastic:
         return (lambda obs, key: mod.policy(agent, obs).sample(seed=key)), card
     return expert_act(card["algo"], agent), card
