@@ -5,7 +5,7 @@
     jaxil eval DIR [--episodes N]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
     jaxil data list [--json]
-    jaxil data make --env ENV [--kind expert|random] [--seed S] [--episodes N] [--root DIR]
+    jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
 
 Algorithm flags are generated from each algorithm's ``Config`` (``jaxil train bc -h``).
 A run writes ``DIR/config.json``, ``DIR/metrics.csv``, ``DIR/checkpoints/`` and
@@ -110,6 +110,9 @@ def build(algo: str, env_name: str, backend: str | None, config, dataset: str | 
         reference = Reference(info.random_return, info.expert_return)
         train = mod.make_train(config, data.expert_data(episodes), env, reference)
         run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs}
+        if info.made_by != "jaxil":
+            print(f"jaxil: {info.evaluation}", file=sys.stderr)
+            run_config["evaluation"] = info.evaluation
     else:
         reference, info = None, None
         try:  # an RL run is scored against the expert data's references when they exist
@@ -230,11 +233,13 @@ class DataMakeArgs:
     env: str
     """environment to make data for."""
     kind: str = "expert"
-    """expert or random."""
+    """expert, medium, medium-replay or random (all but expert need the expert dataset first)."""
     seed: int = 0
     """seed of the expert's training and of the data collection."""
-    episodes: int = 50
-    """episodes to record."""
+    episodes: int | None = None
+    """episodes to record (default 50); for medium-replay, a uniform subsample of the buffer's episodes (default all)."""
+    work_dir: str | None = None
+    """the expert's resumable training run (default ~/.cache/jaxil/work/jaxil/ENV/expert-v0/seedS)."""
     root: str | None = None
     """datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)."""
     overwrite: bool = False
@@ -264,7 +269,7 @@ def cmd_data(argv: list[str]) -> dict | None:
         args = tyro.cli(DataMakeArgs, args=rest, prog="jaxil data make")
         path = make.make_dataset(
             args.env, args.kind, seed=args.seed, num_episodes=args.episodes, root=args.root,
-            overwrite=args.overwrite, progress=args.progress,
+            overwrite=args.overwrite, progress=args.progress, work_dir=args.work_dir,
         )
         from jaxil.data import load
 

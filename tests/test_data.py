@@ -85,6 +85,10 @@ def test_external_minari_dataset_needs_env_and_gets_references(store, monkeypatc
     assert info.made_by == "external"
     assert info.expert_return == pytest.approx(np.mean([e.ret for e in loaded]))
     assert info.random_return < -900  # a random pendulum policy, measured on the env
+    assert "evaluated on jaxil env 'pendulum'" in info.evaluation and "gymnax" in info.evaluation
+    # a public dataset with no local copy: an immediate error, no download attempt
+    with pytest.raises(JaxilError, match="never downloads"):
+        data.load("mujoco/hopper/expert-v0", envs.make("pendulum"))
     with pytest.raises(JaxilError, match="obs dim 4"):
         data.load("other/pendulum/expert-v0", envs.make("cartpole"))
 

@@ -53,3 +53,28 @@ def test_wrong_shape_is_a_clear_error():
     bad = _batch(0, 2).replace(obs=jnp.zeros((2, 3)))
     with pytest.raises(ValueError, match="does not match the buffer"):
         replay.add(replay.init(4, example), bad)
+
+
+def test_buffer_rows_split_into_complete_episodes_per_stream():
+    from jaxil.data.make import buffer_episodes, medium_chunk
+
+    # Two interleaved env streams: stream 0 ends episodes at its steps 1 (terminal) and
+    # 4 (time limit); stream 1 ends one at step 2 and is mid-episode when saved.
+    steps, n = 6, 2
+    k = np.arange(steps * n)
+    done0 = {1: "term", 4: "trunc"}
+    done1 = {2: "term"}
+    term = np.array([(done0 if i % n == 0 else done1).get(i // n) == "term" for i in k])
+    trunc = np.array([(done0 if i % n == 0 else done1).get(i // n) == "trunc" for i in k])
+    t = Transition(obs=k[:, None] * 1.0, action=k[:, None] * 0.5, reward=k * 1.0,
+                   next_obs=k[:, None] + 100.0, terminated=term, truncated=trunc)
+    eps = buffer_episodes(t, n)
+    assert [len(e) for e in eps] == [2, 3, 3]  # stream 0: steps 0-1, 2-4; stream 1: 0-2
+    first = eps[0]
+    np.testing.assert_array_equal(first.observations[:, 0], [0.0, 2.0, 102.0])  # real final s'
+    np.testing.assert_array_equal(first.terminations, [False, True])
+    np.testing.assert_array_equal(eps[1].truncations, [False, False, True])
+    np.testing.assert_array_equal(eps[2].rewards, [1.0, 3.0, 5.0])
+
+    rows = [{"chunk": c, "eval_return": r, "env_steps": c * 10.0} for c, r in [(1, 5.0), (2, 40.0), (3, 34.0), (4, 90.0)]]
+    assert medium_chunk(rows, expert_return=100.0, random_return=10.0)["chunk"] == 2  # level 40

@@ -56,6 +56,8 @@ class DatasetInfo:
     num_transitions: int
     mean_return: float
     jaxil: dict = dataclasses.field(default_factory=dict)  # jaxil's own metadata (card)
+    evaluation: str = ""  # which env scores policies trained on this data, and how
+
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -214,6 +216,14 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
         num_transitions=int(sum(len(e) for e in episodes)),
         mean_return=float(np.mean(returns)),
         jaxil=dict(jmeta),
+        evaluation=(
+            f"recorded and evaluated on jaxil env {env.spec.name!r} ({env.spec.source}, backend {backend})"
+            if made_by == "jaxil"
+            else f"external dataset {dataset_id}: policies trained on it are evaluated on jaxil env "
+            f"{env.spec.name!r} ({env.spec.source}, backend {backend}), whose dynamics may differ from the "
+            f"simulator that recorded it; scores are normalized by the dataset's mean return "
+            f"({expert_ret:.1f}) and a random policy measured on that env ({random_ret:.1f})"
+        ),
     )
     return episodes, info
 
