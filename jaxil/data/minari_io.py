@@ -131,7 +131,30 @@ def write_dataset(
                 "jaxil": jaxil_meta,
             }
         )
+    compress(path / "data" / "main_data.hdf5")
     return path
+
+
+def compress(hdf5_path: Path) -> None:
+    """Rewrite a Minari HDF5 file with gzip + byte-shuffle on every array (Minari writes
+    them raw; h5py reads either transparently, so the dataset stays a Minari dataset)."""
+    import h5py
+
+    tmp = hdf5_path.with_suffix(".tmp")
+
+    def copy(src: h5py.Group, dst: h5py.Group) -> None:
+        dst.attrs.update(src.attrs)
+        for name, item in src.items():
+            if isinstance(item, h5py.Group):
+                copy(item, dst.create_group(name))
+            else:
+                data = item[()]
+                opts = dict(compression="gzip", compression_opts=9, shuffle=True) if data.size > 1 else {}
+                dst.create_dataset(name, data=data, **opts).attrs.update(item.attrs)
+
+    with h5py.File(hdf5_path, "r") as src, h5py.File(tmp, "w") as dst:
+        copy(src, dst)
+    os.replace(tmp, hdf5_path)
 
 
 def read_dataset(path: str | Path) -> tuple[list[Episode], dict]:
