@@ -5,6 +5,8 @@ Every algorithm imports these instead of re-deriving them.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -43,3 +45,34 @@ def td_target(
 ) -> jax.Array:
     """y = r + γ (1 − terminated) V(s'); truncation never masks the bootstrap."""
     return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
+
+
+def gradient_penalty(
+    f: Callable[[jax.Array], jax.Array],
+    real: jax.Array,
+    fake: jax.Array | None = None,
+    key: jax.Array | None = None,
+    *,
+    target: jax.Array | float = 1.0,
+    weight: jax.Array | float = 1.0,
+    one_sided: bool = True,
+    ord: float = jnp.inf,
+) -> jax.Array:
+    """weight · mean_b φ(‖∇_x f(x̂_b)‖_ord − target), per example (vmap of grad).
+
+    x̂ = u·real + (1 − u)·fake with u ~ U(0, 1) per row when ``fake`` is given
+    (WGAN-GP interpolates), else x̂ = real (a penalty at the points themselves).
+    φ(z) = max(z, 0)² when ``one_sided`` (a margin: only steeper than ``target`` is
+    penalized), else z². ``f`` maps one input row (D,) to a scalar or to (H,) heads
+    (e.g. a Q ensemble); heads are penalized separately and averaged.
+    """
+    x = real
+    if fake is not None:
+        if key is None:
+            raise ValueError("gradient_penalty: interpolating needs a key.")
+        u = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1))
+        x = u * real + (1.0 - u) * fake
+    jac = jax.vmap(jax.jacrev(f))(x)  # (B, D) or (B, H, D)
+    z = jnp.linalg.norm(jac, ord=ord, axis=-1) - target
+    phi = jnp.square(jnp.maximum(z, 0.0)) if one_sided else jnp.square(z)
+    return weight * jnp.mean(phi)

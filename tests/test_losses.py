@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxil.envs.shaping import mountaincar_energy, shaped_reward
 from jaxil.losses import gae_advantages, td_target
@@ -46,3 +47,38 @@ def test_potential_shaping():
     np.testing.assert_allclose(r, -1.0 + 10.0 * (0.99 * phi(nxt) - phi(obs)), rtol=1e-5)
     r_term = shaped_reward(jnp.array([-1.0]), obs, nxt, jnp.array([True]), mountaincar_energy, 10.0, 0.99)
     np.testing.assert_allclose(r_term, -1.0 - 10.0 * phi(obs), rtol=1e-5)
+
+
+def test_gradient_penalty_hand_computed_on_a_linear_function():
+    from jaxil.losses import gradient_penalty
+
+    f = lambda x: 3.0 * x[0] - 4.0 * x[1]  # noqa: E731  ∇f = (3, −4): ‖·‖∞ = 4, ‖·‖₂ = 5
+    x = jnp.ones((5, 2))
+    gp = lambda **kw: float(gradient_penalty(f, x, **kw))  # noqa: E731
+    assert gp(target=1.0) == pytest.approx(9.0)  # (4 − 1)²
+    assert gp(target=1.0, ord=2) == pytest.approx(16.0)  # (5 − 1)²
+    assert gp(target=6.0) == 0.0  # one-sided: flatter than the target is free
+    assert gp(target=6.0, one_sided=False) == pytest.approx(4.0)  # (4 − 6)²
+    assert gp(target=1.0, weight=10.0) == pytest.approx(90.0)
+
+
+def test_gradient_penalty_matches_finite_differences_at_interpolates():
+    from jaxil.losses import gradient_penalty
+
+    w = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 3))  # two heads
+
+    def f(x):  # (3,) -> (2,) nonlinear heads
+        return jnp.sum(jnp.tanh(w @ x), axis=-1) + jnp.array([0.5, -0.2]) * jnp.sum(x**2)
+
+    real = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+    fake = jax.random.normal(jax.random.PRNGKey(3), (6, 3))
+    key = jax.random.PRNGKey(4)
+    got = gradient_penalty(f, real, fake, key, target=0.5, ord=2, one_sided=False)
+    u = np.asarray(jax.random.uniform(key, (6, 1)), np.float64)  # the same draw as inside
+    xs = u * np.asarray(real, np.float64) + (1 - u) * np.asarray(fake, np.float64)
+    f64 = lambda x: np.asarray(f(jnp.asarray(x, jnp.float32)), np.float64)  # noqa: E731
+    h, pens = 1e-2, []
+    for x in xs:
+        jac = np.stack([(f64(x + h * e) - f64(x - h * e)) / (2 * h) for e in np.eye(3)], axis=-1)  # (2, 3)
+        pens.append((np.linalg.norm(jac, axis=-1) - 0.5) ** 2)
+    assert float(got) == pytest.approx(float(np.mean(pens)), rel=2e-3)
