@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from jaxil.envs.core import Env
 from jaxil.envs.rollout import first_episode_mask, rollout
+from jaxil.types import Transition
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, key) -> action
 
@@ -67,3 +68,15 @@ def policy_metrics(
     if reference is not None:
         out["normalized_score"] = normalized_score(out["eval_return"], *reference)
     return out
+
+
+def heldout_metrics(dist_fn: Callable[[jax.Array], Any], heldout: Transition) -> dict[str, jax.Array]:
+    """Mean log-likelihood of held-out expert actions, and the MAE of the mode action
+    (for discrete actions: the mismatch rate of the greedy action)."""
+    dist = dist_fn(heldout.obs)
+    mode = dist.mode()
+    if mode.ndim == 1:
+        mae = jnp.mean((mode != heldout.action).astype(jnp.float32))
+    else:
+        mae = jnp.mean(jnp.abs(mode - heldout.action))
+    return {"heldout_logp": jnp.mean(dist.log_prob(heldout.action)), "heldout_mae": mae}

@@ -26,7 +26,7 @@ from flax import struct
 from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, policy_metrics
+from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
 from jaxil.loop import Train, chunking, is_static_zero, static
 from jaxil.nets import make_actor
 from jaxil.types import Transition
@@ -143,17 +143,6 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
     return state.replace(params=params, opt_state=opt_state, key=key, step=state.step + 1), metrics
 
 
-def heldout_metrics(state: State, heldout: Transition) -> dict[str, jax.Array]:
-    """Mean log-likelihood of held-out expert actions, and the MAE of the mode action."""
-    dist = policy(state, heldout.obs)
-    mode = dist.mode()
-    if mode.ndim == 1:  # discrete: mismatch rate of the greedy action
-        mae = jnp.mean((mode != heldout.action).astype(jnp.float32))
-    else:
-        mae = jnp.mean(jnp.abs(mode - heldout.action))
-    return {"heldout_logp": jnp.mean(dist.log_prob(heldout.action)), "heldout_mae": mae}
-
-
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on ``data``, evaluated
     on ``env`` every ``config.eval_every`` updates."""
@@ -174,7 +163,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         metrics = policy_metrics(
             env, lambda o: policy(state, o), key, config.eval_episodes, reference, config.eval_deterministic
         )
-        return metrics | heldout_metrics(state, data.heldout)
+        return metrics | heldout_metrics(lambda o: policy(state, o), data.heldout)
 
     return Train(
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),

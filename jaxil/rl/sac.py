@@ -216,15 +216,28 @@ def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: 
     return -jnp.exp(log_alpha) * (jax.lax.stop_gradient(log_prob) + target_entropy)
 
 
+def step_critic(state: State, loss_fn: Callable, *args) -> tuple[State, dict]:
+    """One Adam step of the critics on ``loss_fn(critic_params, *args) -> (loss, metrics)``
+    (how IL critics with their own losses reuse SAC's learner)."""
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params, *args)
+    updates, opt = _adam(state.config.critic_lr).update(grads, state.critic_opt, state.critic_params)
+    return state.replace(critic_params=optax.apply_updates(state.critic_params, updates), critic_opt=opt), metrics
+
+
+def step_actor(state: State, loss_fn: Callable, *args) -> tuple[State, dict]:
+    """One Adam step of the actor on ``loss_fn(actor_params, *args) -> (loss, metrics)``."""
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.actor_params, *args)
+    updates, opt = _adam(state.config.actor_lr).update(grads, state.actor_opt, state.actor_params)
+    return state.replace(actor_params=optax.apply_updates(state.actor_params, updates), actor_opt=opt), metrics
+
+
 def update_critic(state: State, batch: Transition, target: jax.Array | None = None):
     """One critic step towards ``target`` (default: the soft TD target of ``batch``)."""
     key, k = jax.random.split(state.key)
     if target is None:
         target = soft_target(state, batch, k)
-    grads, metrics = jax.grad(critic_loss, has_aux=True)(state.critic_params, state, batch, target)
-    updates, opt = _adam(state.config.critic_lr).update(grads, state.critic_opt, state.critic_params)
-    params = optax.apply_updates(state.critic_params, updates)
-    return state.replace(critic_params=params, critic_opt=opt, key=key), metrics
+    state, metrics = step_critic(state, critic_loss, state, batch, target)
+    return state.replace(key=key), metrics
 
 
 def update_actor(state: State, obs: jax.Array, q_fn: QFn | None = None):
@@ -232,10 +245,8 @@ def update_actor(state: State, obs: jax.Array, q_fn: QFn | None = None):
     key, k = jax.random.split(state.key)
     if q_fn is None:
         q_fn = lambda o, a: q_values(state, state.critic_params, o, a)  # noqa: E731
-    grads, metrics = jax.grad(actor_loss, has_aux=True)(state.actor_params, state, obs, k, q_fn)
-    updates, opt = _adam(state.config.actor_lr).update(grads, state.actor_opt, state.actor_params)
-    params = optax.apply_updates(state.actor_params, updates)
-    return state.replace(actor_params=params, actor_opt=opt, key=key), metrics
+    state, metrics = step_actor(state, actor_loss, state, obs, k, q_fn)
+    return state.replace(key=key), metrics
 
 
 def update_temperature(state: State, log_prob: jax.Array):
