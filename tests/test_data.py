@@ -41,7 +41,7 @@ def write(store, name, eps, spec, **kw):
                               expert_return=kw.get("hi", 10.0), jaxil_meta={"env": spec.name, "backend": spec.backend})
 
 
-@pytest.mark.parametrize("name", ["pendulum", "cartpole"])
+@pytest.mark.parametrize("name", ["pendulum", "cartpole", "hopper"])
 def test_roundtrip_is_bit_exact_through_minari(store, name, monkeypatch):
     spec = envs.make(name).spec
     eps = random_episodes(spec)
@@ -176,3 +176,30 @@ def test_data_list_rows():
         r = rows[data.default_dataset_id(name)]
         assert r["env"] == name and r["episodes"] >= 50 and r["ref_expert"] > r["ref_random"]
         assert r["mean_return"] == pytest.approx(r["ref_expert"], rel=1e-4)
+
+
+MUJOCO_SHIPPED = sorted(
+    p.parent.name for p in data.SHIPPED_ROOT.glob("jaxil/*/medium-replay-v0")
+)
+
+
+@pytest.mark.parametrize("name", MUJOCO_SHIPPED)
+def test_shipped_mujoco_kinds_are_what_they_claim(name):
+    """expert ≥ 50 full episodes; medium about a third of the way from random to
+    expert; medium-replay is the buffer up to that policy; random scores about 0."""
+    score = lambda info: 100 * (info.mean_return - info.random_return) / (info.expert_return - info.random_return)  # noqa: E731
+    eps, expert = data.load(f"jaxil/{name}/expert-v0")
+    assert expert.num_episodes >= 50 and expert.backend == envs.make(name).spec.backend
+    assert all(e.terminations[-1] or e.truncations[-1] for e in eps)
+    assert RECIPES[name].target_return is not None
+    _, medium = data.load(f"jaxil/{name}/medium-v0")
+    _, replay = data.load(f"jaxil/{name}/medium-replay-v0")
+    _, rand = data.load(f"jaxil/{name}/random-v0")
+    for info in (medium, replay, rand):
+        assert (info.random_return, info.expert_return) == (expert.random_return, expert.expert_return)
+        assert info.jaxil["command"].startswith(f"jaxil data make --env {name} --kind {info.jaxil['kind']}")
+    assert medium.jaxil["medium_chunk"] == replay.jaxil["medium_chunk"]
+    assert medium.jaxil["medium_eval_return"] >= medium.jaxil["medium_level"]
+    assert 10 < score(medium) < 70
+    assert score(replay) < score(medium) + 20  # mostly worse than the policy it ends with
+    assert abs(score(rand)) < 10
