@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxil import JaxilError, data, envs
+from jaxil.data.datasets import SHIPPED_ROOT
 from jaxil.data.make import RECIPES, list_datasets, load_policy
 from jaxil.data.minari_io import Episode
 from jaxil.evaluation import episode_returns
@@ -179,7 +180,7 @@ def test_data_list_rows():
 
 
 MUJOCO_SHIPPED = sorted(
-    p.parent.name for p in data.SHIPPED_ROOT.glob("jaxil/*/medium-replay-v0")
+    p.parent.name for p in SHIPPED_ROOT.glob("jaxil/*/medium-replay-v0")
 )
 
 
