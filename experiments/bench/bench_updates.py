@@ -1,4 +1,4 @@
-"""Updates per second of BC and of one full SAC update, against a matmul peak.
+"""Updates per second of BC, SAC and the offline IL updates, against a matmul peak.
 
 Hopper sizes (obs 11, act 3), 3×256 SiLU networks, batch 256 — the sizes of CleanIL's
 MuJoCo benchmark. For each, K updates run inside one jitted ``lax.scan`` (as in
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil.envs.core import EnvSpec
-from jaxil.il import bc
+from jaxil.il import bc, iqlearn
 from jaxil.rl import sac
 from jaxil.types import Transition
 
@@ -96,7 +96,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--updates", type=int, default=2000, help="BC updates per timed call (SAC: a quarter)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; the best of each is kept")
+    p.add_argument("--algos", default="bc,sac,iqlearn", help="comma-separated updates to time")
     a = p.parse_args()
+    algos = a.algos.split(",")
     t0 = time.perf_counter()
     timer = Timer()
     chains = {"layer": matmul_chain(BATCH, 256, 2000), "1024": matmul_chain(1024, 1024, 50)}
@@ -105,16 +107,22 @@ def main() -> None:
     data = synthetic_data()
     bc_cfg = bc.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
     sac_cfg = sac.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
-    n_updates = {"bc": a.updates, "sac": a.updates // 4}
-    flops = {
-        "bc": add_update_bench(timer, "bc", lambda k: bc.init(k, bc_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)),
-                               bc.update, data, n_updates["bc"]),
-        "sac": add_update_bench(timer, "sac", lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, data, n_updates["sac"]),
+    iq_cfg = iqlearn.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
+    inits = {
+        "bc": (lambda k: bc.init(k, bc_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)), bc.update, 1),
+        "sac": (lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, 4),
+        # critic with gradient penalty, AWR actor, polyak
+        "iqlearn": (lambda k: iqlearn.init(k, iq_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)), iqlearn.update, 4),
     }
+    unknown = set(algos) - set(inits)
+    if unknown:
+        p.error(f"unknown --algos {sorted(unknown)}; choose from {sorted(inits)}")
+    n_updates = {name: a.updates // inits[name][2] for name in algos}
+    flops = {name: add_update_bench(timer, name, inits[name][0], inits[name][1], data, n_updates[name]) for name in algos}
     best = timer.run(a.rounds)
     peak = {name: f / best[f"matmul/{name}"] for name, (_, _, f) in chains.items()}
     rows = []
-    for name in ("bc", "sac"):
+    for name in algos:
         n = n_updates[name]
         per_s = n / best[f"{name}/1"]
         rows.append({
@@ -129,10 +137,10 @@ def main() -> None:
         })
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, jax {jax.__version__} on {jax.default_backend()}")
     print(f"matmul peak: {peak['layer'] / 1e9:.1f} GFLOP/s at 256x256@256x256, {peak['1024'] / 1e9:.1f} GFLOP/s at 1024^3")
-    print(f"{'update':6s} {'MFLOP/upd':>10s} {'upd/s 1 seed':>13s} {'upd/s 8 seeds':>14s} {'per seed':>9s} "
+    print(f"{'update':8s} {'MFLOP/upd':>10s} {'upd/s 1 seed':>13s} {'upd/s 8 seeds':>14s} {'per seed':>9s} "
           f"{'GFLOP/s':>8s} {'% layer peak':>13s} {'% 1024 peak':>12s}")
     for r in rows:
-        print(f"{r['name']:6s} {r['flops_per_update'] / 1e6:10.1f} {r['updates_per_s_1seed']:13.1f} "
+        print(f"{r['name']:8s} {r['flops_per_update'] / 1e6:10.1f} {r['updates_per_s_1seed']:13.1f} "
               f"{r['updates_per_s_8seeds_total']:14.1f} {r['updates_per_s_8seeds_per_seed']:9.1f} "
               f"{r['flops_per_s_1seed'] / 1e9:8.1f} {100 * r['fraction_of_layer_matmul_peak']:12.1f}% "
               f"{100 * r['fraction_of_large_matmul_peak']:11.1f}%")

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxil.data.datasets import ExpertData, sample
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
 from jaxil.loop import Train, chunking, static
@@ -103,8 +103,8 @@ class State:
     config: Config
 
 
-def init(key: jax.Array, config: Config, env: Env, data: ExpertData) -> State:
-    return State(sac.init(key, config.sac_config(), env.spec, data.obs_mean, data.obs_std), config)
+def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
 def contrastive_loss(q_expert: jax.Array, q_policy: jax.Array) -> jax.Array:
@@ -179,7 +179,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         return metrics | heldout_metrics(lambda o: sac.policy(state.learner, o), data.heldout)
 
     return Train(
-        init=lambda key: init(key, config, env, data),
+        init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
         step=step,
         evaluate=evaluate,
         num_chunks=num_chunks,
