@@ -57,14 +57,17 @@ def gradient_penalty(
     weight: jax.Array | float = 1.0,
     one_sided: bool = True,
     ord: float = jnp.inf,
+    heads: int | None = None,
 ) -> jax.Array:
     """weight · mean_b φ(‖∇_x f(x̂_b)‖_ord − target), per example (vmap of grad).
 
     x̂ = u·real + (1 − u)·fake with u ~ U(0, 1) per row when ``fake`` is given
     (WGAN-GP interpolates), else x̂ = real (a penalty at the points themselves).
     φ(z) = max(z, 0)² when ``one_sided`` (a margin: only steeper than ``target`` is
-    penalized), else z². ``f`` maps one input row (D,) to a scalar or to (H,) heads
-    (e.g. a Q ensemble); heads are penalized separately and averaged.
+    penalized), else z². ``f`` maps one input row (D,) to a scalar. For an ensemble of
+    ``heads`` independent networks, ``f`` maps per-head rows (H, D) to (H,), head h
+    reading only row h: one backward pass then gives every head's gradient (a Jacobian
+    of a shared input would take H passes); heads are penalized separately, averaged.
     """
     x = real
     if fake is not None:
@@ -72,7 +75,11 @@ def gradient_penalty(
             raise ValueError("gradient_penalty: interpolating needs a key.")
         u = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1))
         x = u * real + (1.0 - u) * fake
-    jac = jax.vmap(jax.jacrev(f))(x)  # (B, D) or (B, H, D)
+    if heads is None:
+        jac = jax.vmap(jax.grad(f))(x)  # (B, D)
+    else:
+        per_head = lambda row: jnp.broadcast_to(row, (heads,) + row.shape)  # noqa: E731
+        jac = jax.vmap(jax.grad(lambda xh: jnp.sum(f(xh))))(jax.vmap(per_head)(x))  # (B, H, D)
     z = jnp.linalg.norm(jac, ord=ord, axis=-1) - target
     phi = jnp.square(jnp.maximum(z, 0.0)) if one_sided else jnp.square(z)
     return weight * jnp.mean(phi)

@@ -70,10 +70,13 @@ def test_gradient_penalty_matches_finite_differences_at_interpolates():
     def f(x):  # (3,) -> (2,) nonlinear heads
         return jnp.sum(jnp.tanh(w @ x), axis=-1) + jnp.array([0.5, -0.2]) * jnp.sum(x**2)
 
+    def f_heads(xh):  # (2, 3) -> (2,): head h reads row h only
+        return jnp.sum(jnp.tanh(jnp.einsum("hij,hj->hi", w, xh)), -1) + jnp.array([0.5, -0.2]) * jnp.sum(xh**2, -1)
+
     real = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
     fake = jax.random.normal(jax.random.PRNGKey(3), (6, 3))
     key = jax.random.PRNGKey(4)
-    got = gradient_penalty(f, real, fake, key, target=0.5, ord=2, one_sided=False)
+    got = gradient_penalty(f_heads, real, fake, key, target=0.5, ord=2, one_sided=False, heads=2)
     u = np.asarray(jax.random.uniform(key, (6, 1)), np.float64)  # the same draw as inside
     xs = u * np.asarray(real, np.float64) + (1 - u) * np.asarray(fake, np.float64)
     f64 = lambda x: np.asarray(f(jnp.asarray(x, jnp.float32)), np.float64)  # noqa: E731

@@ -15,7 +15,9 @@ class QEnsemble(nn.Module):
     """``num`` independent Q networks evaluated in one batched pass.
 
     Continuous actions: ``Q(s, a) -> (num, B)``. Discrete actions (``num_actions``
-    set): ``Q(s) -> (num, B, num_actions)`` and ``action`` is ignored.
+    set): ``Q(s) -> (num, B, num_actions)`` and ``action`` is ignored. With
+    ``per_head_input`` the inputs carry a leading (num,) axis and head i reads slice i
+    (same parameters; used for per-head input gradients).
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -23,6 +25,7 @@ class QEnsemble(nn.Module):
     num: int = 2
     num_actions: int | None = None
     out_scale: float = 1.0
+    per_head_input: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
@@ -31,7 +34,7 @@ class QEnsemble(nn.Module):
             MLP,
             variable_axes={"params": 0},
             split_rngs={"params": True},
-            in_axes=None,
+            in_axes=0 if self.per_head_input else None,
             out_axes=0,
             axis_size=self.num,
         )

@@ -180,6 +180,11 @@ def q_values(state: State, critic_params, obs: jax.Array, action: jax.Array) -> 
     return state.critic.apply(critic_params, normalize(state, obs), action)
 
 
+def q_values_per_head(state: State, critic_params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """Q_i(s_i, a_i) with a leading (num_qs,) axis on the inputs: head i reads slice i."""
+    return state.critic.clone(per_head_input=True).apply(critic_params, normalize(state, obs), action)
+
+
 def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
     """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s')."""
     next_action, next_logp = policy(state, batch.next_obs).sample_and_log_prob(seed=key)
