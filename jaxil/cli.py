@@ -31,6 +31,7 @@ from jaxil.errors import JaxilError
 # "rl" ones from the env's reward.
 ALGOS: dict[str, tuple[str, str]] = {
     "bc": ("jaxil.il.bc", "offline"),
+    "iqlearn": ("jaxil.il.iqlearn", "offline"),
     "ppo": ("jaxil.rl.ppo", "rl"),
     "sac": ("jaxil.rl.sac", "rl"),
 }
