@@ -4,12 +4,14 @@ All kinds of one env come from one training run of its recipe (D4RL's protocol):
 
 - ``expert``: complete episodes of the final policy's deterministic (mode) actions,
   each from a fresh random initial state;
-- ``medium``: episodes sampled from the policy of that run when its evaluation return
-  first reached ``medium_return`` (a third of the recipe's target expert return);
-- ``medium-replay``: the run's replay buffer at that moment (every transition the
-  learner had seen, warm-up included), cut into its episodes;
+- ``medium``: episodes sampled from the policy of that run at its first evaluation
+  at or above a third of the way from random to expert return (the run keeps its
+  policy at every evaluation, so this is chosen once the expert is known);
+- ``medium-replay``: the run's replay buffer up to that moment (every transition the
+  learner had seen, warm-up included), cut into its episodes (SAC recipes only);
 - ``random``: uniformly random actions.
- Every dataset card (the ``jaxil`` metadata) records the
+
+Every dataset card (the ``jaxil`` metadata) records the
 env, backend, the recipe and seed that trained the expert, the command that rebuilds
 the dataset, and the reference returns (random policy over 100 episodes; the expert's
 mean return over the dataset's episodes) that define normalized scores. The trained
@@ -59,11 +61,7 @@ class ExpertRecipe:
     algo: str  # "ppo" or "sac"
     config: dict[str, Any]  # overrides of that solver's Config
     note: str = ""
-    target_return: float | None = None  # what an expert should reach; sets the medium level
-
-    @property
-    def medium_return(self) -> float | None:
-        return None if self.target_return is None else MEDIUM_FRACTION * self.target_return
+    target_return: float | None = None  # what an expert should reach (documented target)
 
 
 # Budgets are small because classic control is small; each trains in well under a
@@ -167,7 +165,7 @@ def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = N
         work_dir,
         run_config={"algo": recipe.algo, "env": env.spec.name, "config": to_json(config)},
         progress=progress,
-        on_chunk=on_chunk if recipe.target_return is not None else None,
+        on_chunk=on_chunk,
     )
     return recipe, config, jax.tree.map(lambda x: x[0], carry.state), rows
 
@@ -334,9 +332,6 @@ def make_dataset(
             meta["collection"] = "uniformly random actions"
         else:
             recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
-            if recipe.target_return is None:
-                raise JaxilError(f"{env_name}'s recipe has no medium level; medium kinds exist for: "
-                                 + ", ".join(k for k, r in RECIPES.items() if r.target_return is not None) + ".")
             medium = medium_chunk(rows, expert_ret, random_ret)
             meta |= _recipe_card(recipe, config, rows) | {
                 "medium_chunk": medium["chunk"],
