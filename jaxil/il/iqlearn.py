@@ -123,15 +123,16 @@ def critic_loss(critic_params, state: State, batch: Transition, policy_action: j
     q = lambda o, a: sac.q_values(learner, critic_params, o, a)  # noqa: E731
     q_expert, q_policy = q(batch.obs, batch.action), q(batch.obs, policy_action)
     l_cd, l_td = contrastive_loss(q_expert, q_policy), chi2_td_loss(q_expert, target)
-    obs_dim, heads = batch.obs.shape[-1], learner.config.num_qs
+    # The penalty is on gradients w.r.t. normalized observations (the critic's inputs).
+    obs_dim, obs = batch.obs.shape[-1], sac.normalize(learner, batch.obs)
     gp = gradient_penalty(
         lambda xh: sac.q_values_per_head(learner, critic_params, xh[:, None, :obs_dim], xh[:, None, obs_dim:])[:, 0],
-        jnp.concatenate([batch.obs, batch.action], -1),
-        jnp.concatenate([batch.obs, policy_action], -1),
+        jnp.concatenate([obs, batch.action], -1),
+        jnp.concatenate([obs, policy_action], -1),
         key,
         target=cfg.gp_target,
         weight=cfg.gp_weight,
-        heads=heads,
+        heads=learner.config.num_qs,
     )
     loss = (1.0 - cfg.td_weight) * l_cd + cfg.td_weight * l_td + gp
     metrics = {"critic_loss": loss, "contrastive_loss": l_cd, "td_loss": l_td, "grad_penalty": gp,

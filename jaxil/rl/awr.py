@@ -26,11 +26,20 @@ def awr_loss(actor_params, state: sac.State, obs: jax.Array, action: jax.Array, 
 
 
 def awr_weights(
-    state: sac.State, obs: jax.Array, action: jax.Array, key: jax.Array, beta: jax.Array | float, max_weight: float
+    state: sac.State,
+    obs: jax.Array,
+    action: jax.Array,
+    key: jax.Array,
+    beta: jax.Array | float,
+    max_weight: float,
+    q_fn: sac.QFn | None = None,
 ) -> jax.Array:
-    """w = min(exp((min_i Q_i(s, a) − min_i Q_i(s, ã)) / β), w_max), ã ~ π(·|s)."""
+    """w = min(exp((min_i Q_i(s, a) − min_i Q_i(s, ã)) / β), w_max), ã ~ π(·|s);
+    ``q_fn(obs, action) -> (num_qs, B)`` defaults to the online critics."""
+    if q_fn is None:
+        q_fn = lambda o, a: sac.q_values(state, state.critic_params, o, a)  # noqa: E731
     policy_action = sac.policy(state, obs).sample(seed=key)
-    q = lambda a: jnp.min(sac.q_values(state, state.critic_params, obs, a), axis=0)  # noqa: E731
+    q = lambda a: jnp.min(q_fn(obs, a), axis=0)  # noqa: E731
     advantage = q(action) - q(policy_action)
     return jnp.minimum(jnp.exp(advantage / beta), max_weight)
 
@@ -45,10 +54,15 @@ def perturb_actions(key: jax.Array, action: jax.Array, std: jax.Array | float, f
 
 
 def update_actor(
-    state: sac.State, obs: jax.Array, action: jax.Array, beta: jax.Array | float, max_weight: float = 100.0
+    state: sac.State,
+    obs: jax.Array,
+    action: jax.Array,
+    beta: jax.Array | float,
+    max_weight: float = 100.0,
+    q_fn: sac.QFn | None = None,
 ) -> tuple[sac.State, dict]:
     """One AWR step of the actor on data pairs ``(obs, action)``."""
     key, k = jax.random.split(state.key)
-    weight = awr_weights(state, obs, action, k, beta, max_weight)
+    weight = awr_weights(state, obs, action, k, beta, max_weight, q_fn)
     state, metrics = sac.step_actor(state, awr_loss, state, obs, action, weight)
     return state.replace(key=key), metrics

@@ -137,6 +137,7 @@ def init(
     spec: EnvSpec,
     obs_mean: jax.Array | None = None,
     obs_std: jax.Array | None = None,
+    critic_extra_inputs: int = 0,
 ) -> State:
     if spec.discrete:
         raise JaxilError(f"SAC here is for continuous actions; env {spec.name!r} is discrete (use PPO).")
@@ -145,7 +146,7 @@ def init(
     k_a, k_c, key = jax.random.split(key, 3)
     obs0, act0 = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     actor_params = actor.init(k_a, obs0)
-    critic_params = critic.init(k_c, obs0, act0)
+    critic_params = critic.init(k_c, jnp.zeros((1, spec.obs_dim + critic_extra_inputs)), act0)
     log_alpha = jnp.log(jnp.asarray(config.init_alpha, jnp.float32))
     return State(
         actor_params=actor_params,
@@ -180,9 +181,10 @@ def q_values(state: State, critic_params, obs: jax.Array, action: jax.Array) -> 
     return state.critic.apply(critic_params, normalize(state, obs), action)
 
 
-def q_values_per_head(state: State, critic_params, obs: jax.Array, action: jax.Array) -> jax.Array:
-    """Q_i(s_i, a_i) with a leading (num_qs,) axis on the inputs: head i reads slice i."""
-    return state.critic.clone(per_head_input=True).apply(critic_params, normalize(state, obs), action)
+def q_values_per_head(state: State, critic_params, critic_obs: jax.Array, action: jax.Array) -> jax.Array:
+    """Q_i(x_i, a_i) on *normalized* critic inputs with a leading (num_qs,) axis: head i
+    reads slice i (per-head input gradients, e.g. gradient penalties, in one pass)."""
+    return state.critic.clone(per_head_input=True).apply(critic_params, critic_obs, action)
 
 
 def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
