@@ -62,6 +62,9 @@ class ExpertRecipe:
     config: dict[str, Any]  # overrides of that solver's Config
     note: str = ""
     target_return: float | None = None  # what an expert should reach (documented target)
+    # "final": the policy at the end of training; "best": the snapshot of the run's best
+    # evaluation (SAC's last iterate on MuJoCo can sit in a dip of its learning curve).
+    expert_policy: str = "final"
 
 
 # Budgets are small because classic control is small; each trains in well under a
@@ -97,6 +100,7 @@ RECIPES: dict[str, ExpertRecipe] = {
             "sac",
             dict(steps=1_000_000, eval_every=20_000, eval_episodes=10, warmup_steps=10_000, buffer_size=1_010_000),
             target_return=target,
+            expert_policy="best",
         )
         for name, target in {"hopper": 3000.0, "walker2d": 4000.0, "halfcheetah": 8000.0, "ant": 4000.0}.items()
     },
@@ -308,14 +312,23 @@ def make_dataset(
         + (f" --episodes {num_episodes}" if num_episodes else ""),
         "random_reference": f"mean return of a uniformly random policy over {RANDOM_REFERENCE_EPISODES} episodes",
     }
-    policy = None  # (algo, config, agent) saved beside the data
+    policy = snapshot = None  # what goes to policy/: (algo, config, agent), or a snapshot dir
     if kind == "expert":
         recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
-        agent = agent_of(recipe.algo, state)
-        episodes = collect_episodes(env, expert_act(recipe.algo, agent), collect_key, num_episodes or 50)
+        meta |= _recipe_card(recipe, config, rows)
+        if recipe.expert_policy == "best":
+            best = max(rows, key=lambda r: (r["eval_return"], r["chunk"]))
+            snapshot = work_dir / SNAPSHOT_DIR / f"{best['chunk']:05d}"
+            act, _ = load_policy(snapshot)
+            meta |= {"expert_chunk": best["chunk"], "expert_env_steps": best["env_steps"],
+                     "expert_rule": "the policy of the run's best evaluation (mode actions)"}
+        else:
+            agent = agent_of(recipe.algo, state)
+            act, policy = expert_act(recipe.algo, agent), (recipe.algo, config, agent)
+            meta["expert_rule"] = "the policy at the end of training (mode actions)"
+        episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
         expert_ret = float(np.mean([e.ret for e in episodes]))
-        policy = (recipe.algo, config, agent)
-        meta |= _recipe_card(recipe, config, rows) | {
+        meta |= {
             "collection": "deterministic (mode) expert policy, one episode per fresh random initial state",
             "expert_reference": "mean return of this dataset's episodes",
         }
@@ -362,7 +375,7 @@ def make_dataset(
     )
     if policy is not None:
         save_policy(path / "policy", *policy, env)
-    elif kind == "medium":
+    elif snapshot is not None:
         shutil.copytree(snapshot, path / "policy", dirs_exist_ok=True)
     return path
 
@@ -372,6 +385,7 @@ def _recipe_card(recipe: ExpertRecipe, config, rows: list[dict]) -> dict:
         "expert_algo": recipe.algo,
         "expert_config": to_json(config),
         "expert_note": recipe.note,
+        "expert_target_return": recipe.target_return,
         "expert_train_curve": [r["eval_return"] for r in rows],
     }
 
