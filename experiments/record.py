@@ -33,11 +33,11 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="results JSON to write")
     parser.add_argument("--what", required=True, help="what the run measures")
     parser.add_argument("--budget", required=True, help="the budget, and whether it is reduced")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    argv = sys.argv[1:]
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the command after --")
+    split = argv.index("--")
+    args, command = parser.parse_args(argv[:split]), argv[split + 1 :]
     t0 = time.perf_counter()
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
