@@ -34,7 +34,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
 from jaxil.loop import Train, chunking, static
-from jaxil.losses import gradient_penalty, td_target
+from jaxil.losses import gradient_penalty
 from jaxil.rl import awr, sac
 from jaxil.types import Transition
 
