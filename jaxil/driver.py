@@ -197,6 +197,7 @@ def run(
     stop_after: int | None = None,
     vectorize: bool | None = None,
     on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None = None,
+    stop_when: Callable[[list[dict]], bool] | None = None,
 ) -> tuple[Carry, list[dict]]:
     """Run ``train`` for ``seeds`` with logs and checkpoints in ``out``.
 
@@ -206,7 +207,9 @@ def run(
     vmap (default on accelerators) or per-seed calls (default on CPU). ``on_chunk(c,
     get_carry, metrics)`` runs after chunk ``c`` (1-based) and before its checkpoint, so
     whatever it saves exists whenever a later resume starts past ``c``; ``get_carry()``
-    gives the seed-batched carry.
+    gives the seed-batched carry. ``stop_when(rows)`` ends the run early, with a
+    checkpoint, once the metric rows so far satisfy it (a resumed run that already
+    satisfies it trains no further).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +239,8 @@ def run(
     _rewrite_csv(out, kept)
 
     end = train.num_chunks if stop_after is None else min(train.num_chunks, stop_after)
+    if stop_when is not None and kept and stop_when(kept):
+        end = start
     mngr = _manager(out)
     bar = None
     if progress:
@@ -249,7 +254,8 @@ def run(
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
             if on_chunk is not None:
                 on_chunk(c + 1, lambda: runner.stacked(carry), metrics)
-            if (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
+            stop = stop_when is not None and stop_when(read_metrics(out))
+            if stop or (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
                 mngr.save(c + 1, args=ocp.args.StandardSave(runner.stacked(carry)))
             if bar is not None:
                 post = {"step": int(np.asarray(metrics["step"])[0])}
@@ -259,6 +265,8 @@ def run(
                         break
                 bar.set_postfix(post)
                 bar.update(1)
+            if stop:
+                break
         mngr.wait_until_finished()
     finally:
         mngr.close()

@@ -130,8 +130,8 @@ def test_backend_and_metadata_checks(store):
     hopper = envs.make("hopper")
     eps = random_episodes(hopper.spec)
     path = write(store, "h", eps, hopper.spec)
-    assert data.load(str(path), hopper)[1].backend == "positional"
-    with pytest.raises(JaxilError, match="backend 'positional'.*pass --backend positional"):
+    assert data.load(str(path), hopper)[1].backend == "mjx"
+    with pytest.raises(JaxilError, match="backend 'mjx'.*pass --backend mjx"):
         data.load(str(path), envs.make("hopper", "generalized"))
     meta_file = path / "data" / "metadata.json"
     meta = json.loads(meta_file.read_text())

@@ -75,3 +75,12 @@ def test_corrupt_checkpoint_is_a_clear_error(ppo_train, tmp_path):
         driver.run(ppo_train, SEEDS, tmp_path, progress=False)
     carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False, resume=False)
     assert max(r["chunk"] for r in rows) == ppo_train.num_chunks
+
+
+def test_stop_when_ends_early_and_a_rerun_trains_no_further(ppo_train, uninterrupted, tmp_path):
+    at_two = lambda rows: max(r["chunk"] for r in rows) >= 2  # noqa: E731
+    carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=3, stop_when=at_two)
+    assert carry.chunk.tolist() == [2, 2]
+    assert rows == [r for r in uninterrupted[1] if r["chunk"] <= 2]
+    again, rows_again = driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=3, stop_when=at_two)
+    assert tree_equal(again, carry) and rows_again == rows

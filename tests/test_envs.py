@@ -62,7 +62,7 @@ def test_cartpole_terminates_without_truncation():
 
 def test_brax_hopper_fresh_resets_and_termination():
     env = envs.make("hopper")
-    assert env.spec.backend == "positional" and env.spec.obs_dim == 11 and env.spec.action_dim == 3
+    assert env.spec.backend == "mjx" and env.spec.obs_dim == 11 and env.spec.action_dim == 3
     traj = random_rollout(env, 2, 300)
     term = np.asarray(traj.terminated)
     assert term.any(), "random hopper falls within 300 steps"
