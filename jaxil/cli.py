@@ -28,10 +28,11 @@ from jaxil.data.datasets import DEFAULT_EXPERT_TRAJS
 from jaxil.errors import JaxilError
 
 # algorithm name -> (module, kind); "offline" algorithms learn from expert datasets,
-# "rl" ones from the env's reward.
+# "offline+suboptimal" ones also from a sub-optimal dataset, "rl" ones from the env's reward.
 ALGOS: dict[str, tuple[str, str]] = {
     "bc": ("jaxil.il.bc", "offline"),
     "iqlearn": ("jaxil.il.iqlearn", "offline"),
+    "recoil": ("jaxil.il.recoil", "offline+suboptimal"),
     "ppo": ("jaxil.rl.ppo", "rl"),
     "sac": ("jaxil.rl.sac", "rl"),
 }
@@ -73,6 +74,13 @@ def train_args_class(algo: str):
         vectorize: bool | None = None
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
 
+    if ALGOS[algo][1] == "offline+suboptimal":
+
+        @dataclasses.dataclass
+        class TrainArgs(TrainArgs):  # noqa: F811
+            suboptimal_dataset: str | None = None
+            """sub-optimal dataset id or path, all episodes (default: jaxil/<env>/medium-replay-v0)."""
+
     TrainArgs.__name__ = f"train_{algo}"
     TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo][0].split('.', 1)[1]})."
     return TrainArgs
@@ -89,28 +97,52 @@ def to_json(x: Any) -> Any:
     return config_json(x)
 
 
-def build(algo: str, env_name: str, backend: str | None, config, dataset: str | None, num_trajs: int | None):
-    """(train, run_config, reference, dataset info) for one run description."""
+def absolute(dataset: str | None) -> str | None:
+    """A dataset path made absolute (so `jaxil eval` works from anywhere); ids unchanged."""
+    if dataset is not None and Path(dataset).expanduser().exists():
+        return str(Path(dataset).expanduser().absolute())
+    return dataset
+
+
+def build(
+    algo: str,
+    env_name: str,
+    backend: str | None,
+    config,
+    dataset: str | None,
+    num_trajs: int | None,
+    suboptimal_dataset: str | None = None,
+):
+    """(train, run_config, reference) for one run description. Without ``backend``, a
+    MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
     from jaxil import data, envs
     from jaxil.evaluation import Reference
 
     mod = algo_module(algo)
-    env = envs.make(env_name, backend)
     kind = ALGOS[algo][1]
+    dataset, suboptimal_dataset = absolute(dataset), absolute(suboptimal_dataset)
+    if backend is None and env_name in envs.BRAX_ENVS:
+        backend = data.recorded_backend(dataset or data.default_dataset_id(env_name))
+    env = envs.make(env_name, backend)
     run_config: dict[str, Any] = {
         "algo": algo,
         "env": env_name,
         "backend": env.spec.backend,
         "config": to_json(config),
     }
-    if dataset is not None and Path(dataset).expanduser().exists():
-        dataset = str(Path(dataset).expanduser().absolute())  # so `jaxil eval` works from anywhere
-    if kind == "offline":
+    if kind.startswith("offline"):
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
         episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
         reference = Reference(info.random_return, info.expert_return)
-        train = mod.make_train(config, data.expert_data(episodes), env, reference)
+        expert = data.expert_data(episodes)
         run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs}
+        if kind == "offline+suboptimal":
+            sub_id = suboptimal_dataset or data.default_dataset_id(env_name, "medium-replay")
+            sub_episodes, sub_info = data.load(sub_id, env)
+            train = mod.make_train(config, expert, data.to_transitions(sub_episodes), env, reference)
+            run_config["suboptimal_dataset"] = suboptimal_dataset or sub_info.dataset_id
+        else:
+            train = mod.make_train(config, expert, env, reference)
         if info.made_by != "jaxil":
             print(f"jaxil: {info.evaluation}", file=sys.stderr)
             run_config["evaluation"] = info.evaluation
@@ -163,7 +195,10 @@ def cmd_train(argv: list[str]) -> dict:
     seeds = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out or f"runs/{algo}-{args.env}-s{args.seed}x{args.seeds}")
     t0 = time.perf_counter()
-    train, run_config, _ = build(algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs)
+    train, run_config, _ = build(
+        algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
+        getattr(args, "suboptimal_dataset", None),
+    )
     carry, rows = driver.run(
         train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, progress=args.progress, vectorize=args.vectorize,
@@ -203,7 +238,9 @@ def cmd_eval(argv: list[str]) -> dict:
     mod = algo_module(algo)
     config = config_from_json(mod.Config, cfg).replace(eval_episodes=args.episodes)
     backend = None if backend == "gymnax" else backend
-    train, _, reference = build(algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"))
+    train, _, reference = build(
+        algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset")
+    )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
         raise JaxilError(f"{out} has no checkpoint to evaluate; run jaxil train first.")

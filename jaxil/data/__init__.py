@@ -8,6 +8,7 @@ from jaxil.data.datasets import (
     expert_data,
     first_episodes,
     load,
+    recorded_backend,
     resolve,
     sample,
     to_transitions,

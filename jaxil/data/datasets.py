@@ -10,6 +10,7 @@ algorithms train on.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -86,6 +87,18 @@ def resolve(dataset: str) -> Path:
         f"Minari store ({local_minari_root()}; set MINARI_DATASETS_PATH to change it). Shipped: "
         f"{', '.join(shipped) or 'none'}. jaxil never downloads; make one with `jaxil data make`."
     )
+
+
+def recorded_backend(dataset: str) -> str | None:
+    """The physics backend a jaxil dataset was recorded with, from its card alone (None
+    for unknown, external or classic-control data; ``load`` reports those properly)."""
+    try:
+        path = resolve(dataset)
+        card = json.loads((path / "data" / "metadata.json").read_text()).get("jaxil") or {}
+    except (JaxilError, OSError, ValueError):
+        return None
+    backend = card.get("backend") if isinstance(card, dict) else None
+    return backend if backend not in (None, "gymnax") else None
 
 
 def check_episodes(episodes: list[Episode], spec: EnvSpec, name: str) -> None:

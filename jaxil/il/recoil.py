@@ -27,12 +27,11 @@ there trains the absorbing input only on first steps of new episodes), next
 observations at episode ends are real, and the absorbing self-loop is trained
 explicitly. The floor is written as a hinge that is zero when satisfied (CleanIL's
 −min(Q, −q̂) has the same gradient).
-
-Status: written, not yet trained or tested (see the session note); not in the CLI.
 """
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -210,18 +209,25 @@ def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, d
 
 
 def make_train(
-    config: Config, expert: ExpertData, offline: Transition, env: Env, reference: Reference | None = None
+    config: Config, expert: ExpertData, suboptimal: Transition, env: Env, reference: Reference | None = None
 ) -> Train:
-    """``train(key)``: ``config.steps`` updates on expert and offline data (the offline
-    set should already include the expert's training transitions). Observations are
-    standardized with statistics of both sets together."""
+    """``train(key)``: ``config.steps`` updates on expert and sub-optimal data. The
+    offline set T is the sub-optimal transitions plus the expert's training split (as in
+    the paper and CleanIL); observations are standardized with statistics of E ∪ T."""
     expert.train.check()
-    offline.check()
-    if config.offline_batch < config.expert_batch:
-        raise JaxilError("offline_batch must be at least expert_batch (the penalty pairs their rows).")
-    obs_mean, obs_std = obs_stats(np.concatenate([np.asarray(expert.train.obs), np.asarray(offline.obs)]))
+    suboptimal.check()
     if env.spec.discrete:
         raise JaxilError(f"RECOIL here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
+    chex.assert_axis_dimension(expert.train.obs, 1, env.spec.obs_dim)
+    if suboptimal.obs.shape[1:] != expert.train.obs.shape[1:] or suboptimal.action.shape[1:] != expert.train.action.shape[1:]:
+        raise JaxilError(
+            f"sub-optimal data has obs/action shapes {suboptimal.obs.shape[1:]}/{suboptimal.action.shape[1:]}, the "
+            f"expert data {expert.train.obs.shape[1:]}/{expert.train.action.shape[1:]}; pass datasets of the same env."
+        )
+    if config.offline_batch < config.expert_batch:
+        raise JaxilError("offline_batch must be at least expert_batch (the penalty pairs their rows).")
+    offline = jax.tree.map(lambda a, b: jnp.concatenate([jnp.asarray(a), jnp.asarray(b, a.dtype)]), expert.train, suboptimal)
+    obs_mean, obs_std = obs_stats(np.asarray(offline.obs))
     num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
 
     def step(state: State):
