@@ -77,6 +77,13 @@ def abstract_carry(train: Train, seeds: Sequence[int]) -> Carry:
     return jax.eval_shape(jax.vmap(train.init_carry), seed_keys(seeds))
 
 
+def _savable(carry: Carry) -> Carry:
+    """Orbax refuses zero-size arrays, and MuJoCo (mjx) states hold some (a model with no
+    activation states has ``act`` of shape (0,)). They carry no data: a checkpoint stores
+    a one-element stand-in, and ``restore_latest`` rebuilds them from the abstract carry."""
+    return jax.tree.map(lambda x: x if x.size else np.zeros((1,), x.dtype), carry)
+
+
 def restore_latest(out: Path, like: Carry) -> Carry | None:
     """The latest checkpointed (seed-batched) carry in ``out``, shaped like ``like``, or None."""
     if not (out / CKPT_DIR).exists():
@@ -85,9 +92,10 @@ def restore_latest(out: Path, like: Carry) -> Carry | None:
     step = mngr.latest_step()
     if step is None:
         return None
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like)
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape if x.size else (1,), x.dtype), like)
     try:
         carry = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        carry = jax.tree.map(lambda r, x: r if x.size else jnp.zeros(x.shape, x.dtype), carry, like)
     except Exception as err:
         raise JaxilError(
             f"checkpoint {out / CKPT_DIR / str(step)} could not be restored ({type(err).__name__}: {err}). "
@@ -256,7 +264,7 @@ def run(
                 on_chunk(c + 1, lambda: runner.stacked(carry), metrics)
             stop = stop_when is not None and stop_when(read_metrics(out))
             if stop or (c + 1) % checkpoint_every == 0 or c + 1 == train.num_chunks:
-                mngr.save(c + 1, args=ocp.args.StandardSave(runner.stacked(carry)))
+                mngr.save(c + 1, args=ocp.args.StandardSave(_savable(runner.stacked(carry))))
             if bar is not None:
                 post = {"step": int(np.asarray(metrics["step"])[0])}
                 for k in ("normalized_score", "eval_return"):

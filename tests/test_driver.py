@@ -84,3 +84,23 @@ def test_stop_when_ends_early_and_a_rerun_trains_no_further(ppo_train, uninterru
     assert rows == [r for r in uninterrupted[1] if r["chunk"] <= 2]
     again, rows_again = driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=3, stop_when=at_two)
     assert tree_equal(again, carry) and rows_again == rows
+
+
+def test_zero_size_state_arrays_checkpoint_and_resume(tmp_path):
+    """MuJoCo (mjx) states hold zero-size arrays, which orbax alone refuses to save."""
+    import jax.numpy as jnp
+
+    from jaxil.loop import Train
+
+    train = Train(
+        init=lambda k: {"x": jax.random.normal(k, (2,)), "act": jnp.zeros((0,))},
+        step=lambda s: ({"x": 0.5 * s["x"] + 1.0, "act": s["act"]}, {"x0": s["x"][0]}),
+        evaluate=lambda s, k: {"eval_return": jnp.sum(s["x"])},
+        num_chunks=4,
+        steps_per_chunk=3,
+    )
+    full, rows = driver.run(train, SEEDS, tmp_path / "full", progress=False)
+    driver.run(train, SEEDS, tmp_path / "cut", progress=False, stop_after=2)
+    resumed, resumed_rows = driver.run(train, SEEDS, tmp_path / "cut", progress=False)
+    assert resumed.state["act"].shape == (2, 0)
+    assert tree_equal(resumed, full) and resumed_rows == rows

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxil.data.datasets import ExpertData, obs_stats
+from jaxil.data.datasets import ExpertData, obs_stats, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
@@ -226,15 +226,17 @@ def make_train(
         )
     if config.offline_batch < config.expert_batch:
         raise JaxilError("offline_batch must be at least expert_batch (the penalty pairs their rows).")
-    offline = jax.tree.map(lambda a, b: jnp.concatenate([jnp.asarray(a), jnp.asarray(b, a.dtype)]), expert.train, suboptimal)
-    obs_mean, obs_std = obs_stats(np.asarray(offline.obs))
+    # On the host: make_train may itself run under a trace (a vmap over configs).
+    offline = jax.tree.map(
+        lambda a, b: np.concatenate([np.asarray(a), np.asarray(b, np.asarray(a).dtype)]), expert.train, suboptimal
+    )
+    obs_mean, obs_std = obs_stats(offline.obs)
+    offline = jax.tree.map(jnp.asarray, offline)
     num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
 
     def step(state: State):
         key, k_e, k_t = jax.random.split(state.learner.key, 3)
-        idx_e = jax.random.randint(k_e, (config.expert_batch,), 0, expert.train.size)
-        idx_t = jax.random.randint(k_t, (config.offline_batch,), 0, offline.size)
-        batch = (jax.tree.map(lambda x: x[idx_e], expert.train), jax.tree.map(lambda x: x[idx_t], offline))
+        batch = (sample(k_e, expert.train, config.expert_batch), sample(k_t, offline, config.offline_batch))
         return update(state.replace(learner=state.learner.replace(key=key)), batch)
 
     def evaluate(state: State, key: jax.Array):
