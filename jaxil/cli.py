@@ -32,6 +32,7 @@ from jaxil.errors import JaxilError
 ALGOS: dict[str, tuple[str, str]] = {
     "bc": ("jaxil.il.bc", "offline"),
     "iqlearn": ("jaxil.il.iqlearn", "offline"),
+    "ibc": ("jaxil.il.ibc", "offline"),
     "recoil": ("jaxil.il.recoil", "offline+suboptimal"),
     "ppo": ("jaxil.rl.ppo", "rl"),
     "sac": ("jaxil.rl.sac", "rl"),

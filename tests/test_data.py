@@ -1,7 +1,6 @@
 """Minari round trips, shipped datasets, external datasets, and bad input."""
 
 import json
-import os
 import shutil
 import warnings
 

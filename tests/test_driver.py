@@ -1,7 +1,5 @@
 """The chunked driver: per-seed exactness, exact resume, clear errors."""
 
-import json
-import shutil
 
 import jax
 import pytest

@@ -9,7 +9,7 @@ import pytest
 from conftest import tree_equal
 from jaxil import JaxilError, data, envs
 from jaxil.evaluation import Reference
-from jaxil.il import iqlearn
+from jaxil.il import iqlearn, recoil
 from jaxil.rl import awr, sac
 from jaxil.stats import iqm
 from jaxil.types import Transition
@@ -120,3 +120,39 @@ def test_iqlearn_learns_pendulum(pendulum_data):
     k = jax.random.PRNGKey(7)
     a, b = jax.jit(small)(k), jax.jit(small)(k)
     assert tree_equal(a, b)
+
+
+def test_recoil_critic_loss_equals_hand_computation():
+    cfg = recoil.Config(hidden=(), td_weight=0.8, q_expert_target=0.5, q_expert_weight=1.5, hinge_weight=2.0,
+                        gp_weight=3.0, gp_target=0.2)
+    mean, std = jnp.array([0.1, -0.2, 0.3]), jnp.array([2.0, 1.0, 0.5])
+    state = recoil.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, mean, std)
+    # critic input: [normalized s·(1 − d), d, a]
+    w = np.array([[0.2, -0.4, 0.1, 0.7, 0.3], [-0.1, 0.05, 0.2, -0.3, -0.6]])
+    b = np.array([0.1, -0.4])
+    params = linear_critic(state.learner.critic_params, w, b)
+    expert = transitions(jax.random.PRNGKey(1), 3, terminated=[0, 1, 0])
+    offline = transitions(jax.random.PRNGKey(2), 4, terminated=[0, 0, 1, 0])
+    policy_action = jax.random.uniform(jax.random.PRNGKey(3), (4, 1), minval=-2, maxval=2)
+    y, y_abs = jnp.linspace(-1.0, 1.0, 7), jnp.linspace(0.5, -0.5, 7)
+    loss, m = recoil.critic_loss(params, state, expert, offline, policy_action, (y, y_abs), jax.random.PRNGKey(4))
+
+    n = lambda o: (np.asarray(o) - np.asarray(mean)) / np.asarray(std)  # noqa: E731
+    q = lambda o, a: np.concatenate([n(o), np.zeros((len(a), 1)), np.asarray(a)], 1) @ w.T + b  # noqa: E731
+    obs = np.concatenate([expert.obs, offline.obs])
+    act = np.concatenate([expert.action, offline.action])
+    term = np.concatenate([expert.terminated, offline.terminated]).astype(float)
+    q_both = q(obs, act)
+    q_abs = np.concatenate([np.zeros((7, 3)), np.ones((7, 1)), act], 1) @ w.T + b
+    q_e, q_pi = q_both[:3], q(offline.obs, policy_action)
+    l_td = (np.sum(0.5 * np.mean((q_both - np.asarray(y)[:, None]) ** 2, 0))
+            + np.sum(0.5 * np.mean(term[:, None] * (q_abs - np.asarray(y_abs)[:, None]) ** 2, 0)))
+    l_cd = -np.mean(q_e.mean(0) - q_pi.mean(0))
+    l_qe = np.sum(0.5 * np.mean((q_e - 0.5) ** 2, 0))
+    l_h = np.sum(0.5 * np.mean(np.maximum(-0.5 - q_pi, 0), 0))
+    gp = 3.0 * np.mean(np.maximum(np.abs(w[:, [0, 1, 2, 4]]).max(1) - 0.2, 0) ** 2)
+    assert l_h > 0, "the case exercises the floor"
+    for name, want in [("td_loss", l_td), ("contrastive_loss", l_cd), ("expert_value_loss", l_qe),
+                       ("floor_loss", l_h), ("grad_penalty", gp)]:
+        np.testing.assert_allclose(float(m[name]), want, rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(float(loss), 0.2 * l_cd + 0.8 * l_td + 1.5 * l_qe + 2.0 * l_h + gp, rtol=1e-5)

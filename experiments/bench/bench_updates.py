@@ -20,7 +20,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxil.envs.core import EnvSpec
 from jaxil.il import bc, iqlearn

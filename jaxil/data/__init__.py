@@ -24,6 +24,7 @@ __all__ = [
     "expert_data",
     "first_episodes",
     "load",
+    "recorded_backend",
     "read_dataset",
     "resolve",
     "sample",

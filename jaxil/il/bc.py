@@ -23,13 +23,15 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxil.data.datasets import ExpertData, sample
+from jaxil.data.datasets import ExpertData
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.evaluation import Reference
+from jaxil.il import offline
 from jaxil.loop import Train, chunking, is_static_zero, static
 from jaxil.nets import make_actor
 from jaxil.types import Transition
+
 
 @struct.dataclass
 class Config:
@@ -143,32 +145,20 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
     return state.replace(params=params, opt_state=opt_state, key=key, step=state.step + 1), metrics
 
 
+def split_key(state: State) -> tuple[State, jax.Array]:
+    key, k = jax.random.split(state.key)
+    return state.replace(key=key), k
+
+
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on ``data``, evaluated
     on ``env`` every ``config.eval_every`` updates."""
-    data.train.check()
-    if data.train.obs.shape[1] != env.spec.obs_dim:
-        raise JaxilError(
-            f"expert observations have dim {data.train.obs.shape[1]} but env {env.spec.name!r} "
-            f"has {env.spec.obs_dim}; pass the matching --env."
-        )
-    num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
-
-    def step(state: State):
-        key, batch_key = jax.random.split(state.key)
-        batch = sample(batch_key, data.train, config.batch_size)
-        return update(state.replace(key=key), batch)
-
-    def evaluate(state: State, key: jax.Array):
-        metrics = policy_metrics(
-            env, lambda o: policy(state, o), key, config.eval_episodes, reference, config.eval_deterministic
-        )
-        return metrics | heldout_metrics(lambda o: policy(state, o), data.heldout)
-
-    return Train(
+    offline.check_expert_data(data, env, "BC")
+    return offline.expert_train(
+        config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
-        step=step,
-        evaluate=evaluate,
-        num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
+        update=update,
+        policy=policy,
+        split_key=split_key,
+        deterministic=config.eval_deterministic,
     )

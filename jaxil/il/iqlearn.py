@@ -24,15 +24,15 @@ observations (CleanIL's loader zero-fills them).
 
 from __future__ import annotations
 
-import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxil.data.datasets import ExpertData, sample
+from jaxil.data.datasets import ExpertData
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.evaluation import Reference
+from jaxil.il import offline
 from jaxil.loop import Train, chunking, static
 from jaxil.losses import gradient_penalty
 from jaxil.rl import awr, sac
@@ -165,25 +165,10 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on expert ``data``,
     evaluated on ``env`` every ``config.eval_every`` updates."""
-    data.train.check()
-    if env.spec.discrete:
-        raise JaxilError(f"IQ-Learn here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
-    chex.assert_axis_dimension(data.train.obs, 1, env.spec.obs_dim)
-    num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
-
-    def step(state: State):
-        key, k = jax.random.split(state.learner.key)
-        batch = sample(k, data.train, config.batch_size)
-        return update(state.replace(learner=state.learner.replace(key=key)), batch)
-
-    def evaluate(state: State, key: jax.Array):
-        metrics = policy_metrics(env, lambda o: sac.policy(state.learner, o), key, config.eval_episodes, reference)
-        return metrics | heldout_metrics(lambda o: sac.policy(state.learner, o), data.heldout)
-
-    return Train(
+    offline.check_expert_data(data, env, "IQ-Learn", continuous=True)
+    return offline.expert_train(
+        config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
-        step=step,
-        evaluate=evaluate,
-        num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
+        update=update,
+        policy=lambda state, obs: sac.policy(state.learner, obs),
     )

@@ -31,7 +31,6 @@ explicitly. The floor is written as a hinge that is zero when satisfied (CleanIL
 
 from __future__ import annotations
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +39,8 @@ from flax import struct
 from jaxil.data.datasets import ExpertData, obs_stats, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.evaluation import Reference
+from jaxil.il import offline
 from jaxil.loop import Train, chunking, static
 from jaxil.losses import gradient_penalty
 from jaxil.nets.rewards import absorbing_input
@@ -214,11 +214,8 @@ def make_train(
     """``train(key)``: ``config.steps`` updates on expert and sub-optimal data. The
     offline set T is the sub-optimal transitions plus the expert's training split (as in
     the paper and CleanIL); observations are standardized with statistics of E ∪ T."""
-    expert.train.check()
+    offline.check_expert_data(expert, env, "RECOIL", continuous=True)
     suboptimal.check()
-    if env.spec.discrete:
-        raise JaxilError(f"RECOIL here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
-    chex.assert_axis_dimension(expert.train.obs, 1, env.spec.obs_dim)
     if suboptimal.obs.shape[1:] != expert.train.obs.shape[1:] or suboptimal.action.shape[1:] != expert.train.action.shape[1:]:
         raise JaxilError(
             f"sub-optimal data has obs/action shapes {suboptimal.obs.shape[1:]}/{suboptimal.action.shape[1:]}, the "
@@ -227,26 +224,22 @@ def make_train(
     if config.offline_batch < config.expert_batch:
         raise JaxilError("offline_batch must be at least expert_batch (the penalty pairs their rows).")
     # On the host: make_train may itself run under a trace (a vmap over configs).
-    offline = jax.tree.map(
+    mixed = jax.tree.map(
         lambda a, b: np.concatenate([np.asarray(a), np.asarray(b, np.asarray(a).dtype)]), expert.train, suboptimal
     )
-    obs_mean, obs_std = obs_stats(offline.obs)
-    offline = jax.tree.map(jnp.asarray, offline)
+    obs_mean, obs_std = obs_stats(mixed.obs)
+    mixed = jax.tree.map(jnp.asarray, mixed)
     num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
 
     def step(state: State):
-        key, k_e, k_t = jax.random.split(state.learner.key, 3)
-        batch = (sample(k_e, expert.train, config.expert_batch), sample(k_t, offline, config.offline_batch))
-        return update(state.replace(learner=state.learner.replace(key=key)), batch)
-
-    def evaluate(state: State, key: jax.Array):
-        metrics = policy_metrics(env, lambda o: sac.policy(state.learner, o), key, config.eval_episodes, reference)
-        return metrics | heldout_metrics(lambda o: sac.policy(state.learner, o), expert.heldout)
+        state, k = offline.split_learner_key(state)
+        k_e, k_t = jax.random.split(k)
+        return update(state, (sample(k_e, expert.train, config.expert_batch), sample(k_t, mixed, config.offline_batch)))
 
     return Train(
         init=lambda key: init(key, config, env.spec, obs_mean, obs_std),
         step=step,
-        evaluate=evaluate,
+        evaluate=offline.evaluator(config, expert, env, reference, lambda state, obs: sac.policy(state.learner, obs)),
         num_chunks=num_chunks,
         steps_per_chunk=steps_per_chunk,
     )

@@ -1,0 +1,76 @@
+"""The loop every offline algorithm shares: check the data, sample batches inside jit,
+update, and evaluate on the env plus held-out expert metrics at each chunk's end."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+from jaxil.data.datasets import ExpertData, sample
+from jaxil.envs.core import Env
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.loop import Train, chunking
+from jaxil.types import Transition
+
+State = Any
+KeySplit = Callable[[State], tuple[State, jax.Array]]  # state -> (state with a fresh key, key)
+
+
+def check_expert_data(data: ExpertData, env: Env, algo: str, continuous: bool = False) -> None:
+    """Clear errors for data that does not fit ``env`` (before anything compiles)."""
+    data.train.check()
+    if data.train.obs.shape[1] != env.spec.obs_dim:
+        raise JaxilError(
+            f"expert observations have dim {data.train.obs.shape[1]} but env {env.spec.name!r} "
+            f"has {env.spec.obs_dim}; pass the matching --env."
+        )
+    if continuous and env.spec.discrete:
+        raise JaxilError(f"{algo} here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
+
+
+def split_learner_key(state: State) -> tuple[State, jax.Array]:
+    """Key split for algorithms whose state holds a SAC learner (``state.learner``)."""
+    key, k = jax.random.split(state.learner.key)
+    return state.replace(learner=state.learner.replace(key=key)), k
+
+
+def evaluator(config, data: ExpertData, env: Env, reference: Reference | None, policy, deterministic: bool = True):
+    """``evaluate(state, key)``: env returns (and normalized score) plus held-out metrics."""
+
+    def evaluate(state: State, key: jax.Array) -> dict[str, jax.Array]:
+        dist = lambda o: policy(state, o)  # noqa: E731
+        metrics = policy_metrics(env, dist, key, config.eval_episodes, reference, deterministic)
+        return metrics | heldout_metrics(dist, data.heldout)
+
+    return evaluate
+
+
+def expert_train(
+    config,
+    data: ExpertData,
+    env: Env,
+    reference: Reference | None,
+    *,
+    init: Callable[[jax.Array], State],
+    update: Callable[[State, Transition], tuple[State, dict]],
+    policy: Callable[[State, jax.Array], Any],
+    split_key: KeySplit = split_learner_key,
+    deterministic: bool = True,
+) -> Train:
+    """``config.steps`` updates on uniform batches of ``data.train`` (``config.batch_size``),
+    evaluated every ``config.eval_every`` updates."""
+    num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
+
+    def step(state: State):
+        state, k = split_key(state)
+        return update(state, sample(k, data.train, config.batch_size))
+
+    return Train(
+        init=init,
+        step=step,
+        evaluate=evaluator(config, data, env, reference, policy, deterministic),
+        num_chunks=num_chunks,
+        steps_per_chunk=steps_per_chunk,
+    )
