@@ -5,11 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import special
 
 from conftest import tree_equal
 from jaxil import JaxilError, data, envs
 from jaxil.evaluation import Reference
-from jaxil.il import iqlearn, recoil
+from jaxil.il import ibc, iqlearn, recoil
 from jaxil.rl import awr, sac
 from jaxil.stats import iqm
 from jaxil.types import Transition
@@ -156,3 +157,38 @@ def test_recoil_critic_loss_equals_hand_computation():
                        ("floor_loss", l_h), ("grad_penalty", gp)]:
         np.testing.assert_allclose(float(m[name]), want, rtol=1e-5, err_msg=name)
     np.testing.assert_allclose(float(loss), 0.2 * l_cd + 0.8 * l_td + 1.5 * l_qe + 2.0 * l_h + gp, rtol=1e-5)
+
+
+def test_info_nce_equals_hand_computation():
+    e = np.array([[1.0, 0.5, -2.0, 0.0], [0.0, 3.0, 1.0, -1.0]])
+    expected = -np.mean(e[:, 0] - special.logsumexp(e, axis=1))
+    np.testing.assert_allclose(float(ibc.info_nce_loss(jnp.asarray(e))), expected, rtol=1e-6)
+
+
+def test_ibc_negatives_and_energy_loss_equal_hand_computation():
+    cfg = ibc.Config(hidden=(), uniform_negatives=3, gp_weight=2.0, gp_target=0.1)
+    mean, std = jnp.array([0.1, -0.2, 0.3]), jnp.array([2.0, 1.0, 0.5])
+    state = ibc.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, mean, std)
+    batch = transitions(jax.random.PRNGKey(1), 5).replace(action=jnp.array([[-0.5], [1.0], [0.2], [0.7], [-0.1]]))
+    key = jax.random.PRNGKey(2)
+    neg = ibc.negative_actions(state, batch.obs, batch.action, key)
+    assert neg.shape == (5, 4, 1)
+    pi = sac.policy(state.learner, batch.obs).sample(seed=jax.random.split(key)[0])
+    np.testing.assert_array_equal(neg[:, 0], pi)
+    assert float(neg[:, 1:].min()) >= -0.5 and float(neg[:, 1:].max()) <= 1.0  # the batch's action box
+
+    w, b = np.array([[0.3, -0.2, 0.1, 0.8]]), np.array([0.25])
+    params = linear_critic(state.learner.critic_params, w, b)
+    loss, m = ibc.energy_loss(params, state, batch, neg, jax.random.PRNGKey(3))
+    s = (np.asarray(batch.obs) - np.asarray(mean)) / np.asarray(std)
+    cands = np.concatenate([np.asarray(batch.action)[:, None], np.asarray(neg)], 1)[..., 0]  # (B, 5)
+    e = (s @ w[0, :3])[:, None] + w[0, 3] * cands + b[0]
+    l_nce = -np.mean(e[:, 0] - special.logsumexp(e, axis=1))
+    gp = 2.0 * np.maximum(np.abs(w).max() - 0.1, 0) ** 2
+    np.testing.assert_allclose(float(m["nce_loss"]), l_nce, rtol=1e-5)
+    np.testing.assert_allclose(float(m["grad_penalty"]), gp, rtol=1e-5)
+    np.testing.assert_allclose(float(loss), l_nce + gp, rtol=1e-5)
+    # The energy is clipped wherever it is used.
+    clipped = ibc.energy(state.replace(config=cfg.replace(max_energy=0.3)), params, batch.obs, batch.action)
+    np.testing.assert_allclose(np.asarray(clipped), np.clip(e[:, 0], -0.3, 0.3), rtol=1e-5)
+    assert np.any(np.abs(e[:, 0]) > 0.3), "the case exercises the clip"

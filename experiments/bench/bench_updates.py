@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil.envs.core import EnvSpec
-from jaxil.il import bc, iqlearn
+from jaxil.il import bc, ibc, iqlearn, recoil
 from jaxil.rl import sac
 from jaxil.types import Transition
 
@@ -71,12 +71,17 @@ def synthetic_data(n: int = 100_000) -> Transition:
                       obs + 0.01, jnp.zeros(n, bool), jnp.zeros(n, bool))
 
 
-def add_update_bench(timer: Timer, name: str, init, update, data: Transition, updates: int) -> float:
-    """Register 1-seed and 8-vmapped-seed runs of ``updates`` updates; return FLOPs/update."""
-
+def uniform_batch(data: Transition, size: int):
     def sample(key):
-        idx = jax.random.randint(key, (BATCH,), 0, data.size)
+        idx = jax.random.randint(key, (size,), 0, data.size)
         return jax.tree.map(lambda x: x[idx], data)
+
+    return sample
+
+
+def add_update_bench(timer: Timer, name: str, init, update, sample, updates: int) -> float:
+    """Register 1-seed and 8-vmapped-seed runs of ``updates`` updates on batches drawn by
+    ``sample(key)``; return FLOPs/update."""
 
     def run(state, key):
         def body(s, k):
@@ -95,7 +100,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--updates", type=int, default=2000, help="BC updates per timed call (SAC: a quarter)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; the best of each is kept")
-    p.add_argument("--algos", default="bc,sac,iqlearn", help="comma-separated updates to time")
+    p.add_argument("--algos", default="bc,sac,iqlearn,recoil,ibc", help="comma-separated updates to time")
     a = p.parse_args()
     algos = a.algos.split(",")
     t0 = time.perf_counter()
@@ -107,17 +112,28 @@ def main() -> None:
     bc_cfg = bc.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
     sac_cfg = sac.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
     iq_cfg = iqlearn.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
+    recoil_cfg = recoil.Config(hidden=HIDDEN, activation=ACT, expert_batch=BATCH // 2, offline_batch=BATCH // 2)
+    ibc_cfg = ibc.Config(hidden=HIDDEN, activation=ACT, batch_size=BATCH)
+    stats = (jnp.zeros(11), jnp.ones(11))
+    batch = uniform_batch(data, BATCH)
+    half = uniform_batch(data, BATCH // 2)
+    # name: (init, update, batch sampler, divisor of --updates for its timed call)
     inits = {
-        "bc": (lambda k: bc.init(k, bc_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)), bc.update, 1),
-        "sac": (lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, 4),
+        "bc": (lambda k: bc.init(k, bc_cfg, HOPPER, *stats), bc.update, batch, 1),
+        "sac": (lambda k: sac.init(k, sac_cfg, HOPPER), sac.update, batch, 4),
         # critic with gradient penalty, AWR actor, polyak
-        "iqlearn": (lambda k: iqlearn.init(k, iq_cfg, HOPPER, jnp.zeros(11), jnp.ones(11)), iqlearn.update, 4),
+        "iqlearn": (lambda k: iqlearn.init(k, iq_cfg, HOPPER, *stats), iqlearn.update, batch, 4),
+        # 128 expert + 128 offline rows: critic (absorbing input, penalty), AWR actor, polyak
+        "recoil": (lambda k: recoil.init(k, recoil_cfg, HOPPER, *stats), recoil.update,
+                   lambda k: (half(jax.random.fold_in(k, 0)), half(jax.random.fold_in(k, 1))), 4),
+        # actor + temperature on the energy, InfoNCE energy with 1 + 3 negatives and penalty
+        "ibc": (lambda k: ibc.init(k, ibc_cfg, HOPPER, *stats), ibc.update, batch, 4),
     }
     unknown = set(algos) - set(inits)
     if unknown:
         p.error(f"unknown --algos {sorted(unknown)}; choose from {sorted(inits)}")
-    n_updates = {name: a.updates // inits[name][2] for name in algos}
-    flops = {name: add_update_bench(timer, name, inits[name][0], inits[name][1], data, n_updates[name]) for name in algos}
+    n_updates = {name: a.updates // inits[name][3] for name in algos}
+    flops = {name: add_update_bench(timer, name, *inits[name][:3], n_updates[name]) for name in algos}
     best = timer.run(a.rounds)
     peak = {name: f / best[f"matmul/{name}"] for name, (_, _, f) in chains.items()}
     rows = []
