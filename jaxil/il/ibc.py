@@ -51,7 +51,8 @@ class Config:
     gp_weight: float = 10.0
     """λ_gp: weight of the gradient penalty."""
     gp_target: float = 1.0
-    """gradient ∞-norm above which the penalty applies."""
+    """gradient ∞-norm above which the penalty applies (CleanIL's 1 suits actions in
+    [-1, 1]; wider action boxes need a larger bound, e.g. 10 on pendulum)."""
     max_energy: float = 100.0
     """clip of the energy's output."""
     uniform_negatives: int = static(3)
