@@ -63,3 +63,17 @@ def test_absorbing_state_input():
     params = r.init(jax.random.PRNGKey(0), x, x, jnp.array([False, True]))
     vals = r.apply(params, x * 100, x, jnp.array([False, True]))
     assert vals.shape == (2,) and float(jnp.abs(vals).max()) <= 0.5
+
+
+def test_silu_equals_flax_silu_with_gradients():
+    import flax.linen as nn
+
+    from jaxil.nets.mlp import silu
+
+    # float32: 1 + tanh(x/2) cancels for very negative x, where silu is ~0 anyway
+    x = jnp.linspace(-30.0, 30.0, 2001)
+    np.testing.assert_allclose(silu(x), nn.silu(x), rtol=1e-5, atol=3e-6)
+    d1 = jax.vmap(jax.grad(silu))(x), jax.vmap(jax.grad(nn.silu))(x)
+    np.testing.assert_allclose(*d1, rtol=1e-4, atol=3e-6)
+    d2 = jax.vmap(jax.grad(jax.grad(silu)))(x), jax.vmap(jax.grad(jax.grad(nn.silu)))(x)
+    np.testing.assert_allclose(*d2, rtol=1e-3, atol=1e-5)

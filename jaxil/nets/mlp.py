@@ -10,9 +10,17 @@ import jax.numpy as jnp
 
 from jaxil.errors import JaxilError
 
+def silu(x: jax.Array) -> jax.Array:
+    """x·σ(x), with σ(x) = ½(1 + tanh(x/2)). Same function as ``nn.silu`` (within 3e-6;
+    float32 rounds 1 + tanh in the far negative tail), but XLA's CPU tanh is a cheap rational approximation where σ costs an exp
+    and a division: gradient-penalty updates, which differentiate the activation twice,
+    run ~15% faster on CPU (experiments/bench/bench_updates.py)."""
+    return x * (0.5 + 0.5 * jnp.tanh(0.5 * x))
+
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
-    "silu": nn.silu,
+    "silu": silu,
     "tanh": nn.tanh,
     "gelu": nn.gelu,
     "elu": nn.elu,
