@@ -82,3 +82,28 @@ def test_rl_solvers_train_from_the_cli(algo, flags, tmp_path, capsys):
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["steps"] == int(flags[1]) and summary["algo"] == algo
     assert "normalized_score" in summary  # scored against the shipped expert data's references
+
+
+def test_recoil_takes_a_suboptimal_dataset_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "recoil"
+    args = ["train", "recoil", "--env", "pendulum", "--steps", "20", "--eval-every", "10", "--hidden", "8",
+            "--eval-episodes", "2", "--out", str(out), "--no-progress"]
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["suboptimal_dataset"] == "jaxil/pendulum/medium-replay-v0"
+    code, stdout, err = run_cli(["eval", str(out), "--episodes", "2"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(args[:4] + ["--suboptimal-dataset", "no/such/data-v0", "--out", str(tmp_path / "x")], capsys)
+    assert code == 1 and "unknown dataset" in err
+
+
+def test_mujoco_runs_take_the_datasets_backend(capsys):
+    """Without --backend, an offline run on shipped MuJoCo data uses the physics it was recorded with."""
+    from jaxil import data
+
+    recorded = data.recorded_backend("jaxil/hopper/expert-v0")
+    assert recorded in ("mjx", "positional")
+    _, run_config, _ = cli.build("bc", "hopper", None, cli.algo_module("bc").Config(hidden=(8,)),
+                                     None, 2)
+    assert run_config["backend"] == recorded
