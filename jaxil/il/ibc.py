@@ -167,5 +167,5 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
         update=update,
-        policy=lambda state, obs: sac.policy(state.learner, obs),
+        policy=offline.learner_policy,
     )

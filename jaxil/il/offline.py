@@ -36,6 +36,13 @@ def split_learner_key(state: State) -> tuple[State, jax.Array]:
     return state.replace(learner=state.learner.replace(key=key)), k
 
 
+def learner_policy(state: State, obs: jax.Array):
+    """π(·|s) of algorithms whose state holds a SAC learner (``state.learner``)."""
+    from jaxil.rl import sac
+
+    return sac.policy(state.learner, obs)
+
+
 def evaluator(config, data: ExpertData, env: Env, reference: Reference | None, policy, deterministic: bool = True):
     """``evaluate(state, key)``: env returns (and normalized score) plus held-out metrics."""
 

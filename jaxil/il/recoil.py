@@ -239,7 +239,7 @@ def make_train(
     return Train(
         init=lambda key: init(key, config, env.spec, obs_mean, obs_std),
         step=step,
-        evaluate=offline.evaluator(config, expert, env, reference, lambda state, obs: sac.policy(state.learner, obs)),
+        evaluate=offline.evaluator(config, expert, env, reference, offline.learner_policy),
         num_chunks=num_chunks,
         steps_per_chunk=steps_per_chunk,
     )
