@@ -3,6 +3,7 @@
     jaxil train ALGO --env ENV [--dataset ID_OR_PATH] [--num-expert-trajs N] [--seed S]
                      [--seeds N] [--steps N] [--out DIR] [algorithm flags]
     jaxil eval DIR [--episodes N]
+    jaxil reward-transfer DIR [--steps N] [--out DIR]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
     jaxil data list [--json]
     jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
@@ -27,13 +28,18 @@ import tyro
 from jaxil.data.datasets import DEFAULT_EXPERT_TRAJS
 from jaxil.errors import JaxilError
 
+ONLINE_EXPERT_TRAJS = 10  # CleanIL's online protocol (offline algorithms get 20)
+
 # algorithm name -> (module, kind); "offline" algorithms learn from expert datasets,
-# "offline+suboptimal" ones also from a sub-optimal dataset, "rl" ones from the env's reward.
+# "offline+suboptimal" ones also from a sub-optimal dataset, "online" ones from expert
+# data and the env, "rl" ones from the env's reward.
 ALGOS: dict[str, tuple[str, str]] = {
     "bc": ("jaxil.il.bc", "offline"),
     "iqlearn": ("jaxil.il.iqlearn", "offline"),
     "ibc": ("jaxil.il.ibc", "offline"),
     "recoil": ("jaxil.il.recoil", "offline+suboptimal"),
+    "gail": ("jaxil.il.gail", "online"),
+    "airl": ("jaxil.il.airl", "online"),
     "ppo": ("jaxil.rl.ppo", "rl"),
     "sac": ("jaxil.rl.sac", "rl"),
 }
@@ -56,7 +62,7 @@ def train_args_class(algo: str):
         config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Config)
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = DEFAULT_EXPERT_TRAJS
+        num_expert_trajs: int | None = ONLINE_EXPERT_TRAJS if ALGOS[algo][1] == "online" else DEFAULT_EXPERT_TRAJS
         """use the first N episodes of the dataset (None: all)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
@@ -131,7 +137,7 @@ def build(
         "backend": env.spec.backend,
         "config": to_json(config),
     }
-    if kind.startswith("offline"):
+    if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
         episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
         reference = Reference(info.random_return, info.expert_return)
@@ -219,16 +225,10 @@ class EvalArgs:
     """evaluation seed."""
 
 
-def cmd_eval(argv: list[str]) -> dict:
-    import jax
-
+def load_run(out: Path, eval_episodes: int | None = None):
+    """(run config, train, reference, latest carry) of a run directory written by jaxil train."""
     from jaxil import driver
-    from jaxil.stats import aggregate
 
-    args = tyro.cli(EvalArgs, args=argv, prog="jaxil eval")
-    if args.episodes <= 0:
-        raise JaxilError(f"--episodes must be positive, got {args.episodes}.")
-    out = Path(args.run_dir)
     if not (out / driver.CONFIG_NAME).is_file():
         raise JaxilError(f"{out} is not a jaxil run directory (no {driver.CONFIG_NAME}); pass the --out of a jaxil train run.")
     try:
@@ -236,8 +236,9 @@ def cmd_eval(argv: list[str]) -> dict:
         algo, env_name, backend, cfg, seeds = rc["algo"], rc["env"], rc["backend"], rc["config"], rc["seeds"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise JaxilError(f"{out / driver.CONFIG_NAME} is corrupt or incomplete ({err}); it cannot be evaluated.") from err
-    mod = algo_module(algo)
-    config = config_from_json(mod.Config, cfg).replace(eval_episodes=args.episodes)
+    config = config_from_json(algo_module(algo).Config, cfg)
+    if eval_episodes is not None:
+        config = config.replace(eval_episodes=eval_episodes)
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
         algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset")
@@ -245,6 +246,19 @@ def cmd_eval(argv: list[str]) -> dict:
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
         raise JaxilError(f"{out} has no checkpoint to evaluate; run jaxil train first.")
+    return rc, train, reference, carry
+
+
+def cmd_eval(argv: list[str]) -> dict:
+    import jax
+
+    from jaxil.stats import aggregate
+
+    args = tyro.cli(EvalArgs, args=argv, prog="jaxil eval")
+    if args.episodes <= 0:
+        raise JaxilError(f"--episodes must be positive, got {args.episodes}.")
+    rc, train, reference, carry = load_run(Path(args.run_dir), args.episodes)
+    algo, env_name, seeds = rc["algo"], rc["env"], rc["seeds"]
     evaluate = jax.jit(train.evaluate)
     metrics = [
         jax.device_get(evaluate(jax.tree.map(lambda x: x[i], carry.state), jax.random.PRNGKey(args.seed + s)))
@@ -258,6 +272,58 @@ def cmd_eval(argv: list[str]) -> dict:
     }
     if reference is not None:
         summary["normalized_score"] = aggregate([float(m["normalized_score"]) for m in metrics])
+    return summary
+
+
+@dataclasses.dataclass
+class TransferArgs:
+    run_dir: tyro.conf.Positional[str]
+    """a run directory of an IRL algorithm (airl) written by jaxil train."""
+    steps: int | None = None
+    """env steps of the fresh agent (default: the env's expert recipe)."""
+    out: str | None = None
+    """run directory of the transfer (default: RUN_DIR/reward-transfer)."""
+    progress: bool = True
+    """show a progress bar."""
+
+
+def cmd_reward_transfer(argv: list[str]) -> dict:
+    """Train a fresh agent per seed on that seed's learned reward; score it on the true one."""
+    import jax
+
+    from jaxil import driver, envs
+    from jaxil.data.make import RECIPES, recipe_config
+    from jaxil.rl import sac
+
+    args = tyro.cli(TransferArgs, args=argv, prog="jaxil reward-transfer")
+    out = Path(args.run_dir)
+    rc, _, reference, carry = load_run(out)
+    mod = algo_module(rc["algo"])
+    if not hasattr(mod, "transfer_train"):
+        irl = [a for a in ALGOS if hasattr(algo_module(a), "transfer_train")]
+        raise JaxilError(f"{rc['algo']} learns no transferable reward; reward-transfer takes runs of: {', '.join(irl)}.")
+    env_name = rc["env"]
+    env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"])
+    if env_name not in RECIPES or RECIPES[env_name].algo != "sac":
+        raise JaxilError(f"reward-transfer trains SAC with the env's expert recipe; env {env_name!r} has no SAC recipe.")
+    overrides = {} if args.steps is None else {"steps": args.steps}
+    _, solver_config = recipe_config(env_name, overrides)
+    transfer_out = Path(args.out or out / "reward-transfer")
+    seeds, rows, t0 = rc["seeds"], [], time.perf_counter()
+    for i, seed in enumerate(seeds):
+        # one run per seed: each seed's agent learns from that seed's reward
+        state = jax.tree.map(lambda x: x[i], carry.state)
+        learner = state.agent if isinstance(state, sac.TrainState) else state
+        train = mod.transfer_train(learner, solver_config, env, reference)
+        run_config = {"algo": "reward-transfer", "source_run": str(out.absolute()), "source_algo": rc["algo"],
+                      "env": env_name, "backend": env.spec.backend, "solver": "sac", "config": to_json(solver_config),
+                      "dataset": rc.get("dataset")}
+        _, seed_rows = driver.run(train, [seed], transfer_out / f"seed{seed}", run_config=run_config,
+                                  progress=args.progress)
+        rows += seed_rows
+    summary = summarize(run_config | {"algo": "reward-transfer"}, seeds, rows, time.perf_counter() - t0, transfer_out)
+    summary["source_run"] = str(out)
+    (transfer_out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -337,7 +403,8 @@ def cmd_plot(argv: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "plot": cmd_plot}
+    commands = {"train": cmd_train, "eval": cmd_eval, "reward-transfer": cmd_reward_transfer, "data": cmd_data,
+                "plot": cmd_plot}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         print(__doc__)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -20,14 +20,14 @@ KeySplit = Callable[[State], tuple[State, jax.Array]]  # state -> (state with a 
 
 def check_expert_data(data: ExpertData, env: Env, algo: str, continuous: bool = False) -> None:
     """Clear errors for data that does not fit ``env`` (before anything compiles)."""
+    if continuous and env.spec.discrete:
+        raise JaxilError(f"{algo} here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
     data.train.check()
     if data.train.obs.shape[1] != env.spec.obs_dim:
         raise JaxilError(
             f"expert observations have dim {data.train.obs.shape[1]} but env {env.spec.name!r} "
             f"has {env.spec.obs_dim}; pass the matching --env."
         )
-    if continuous and env.spec.discrete:
-        raise JaxilError(f"{algo} here uses a tanh-Gaussian actor; env {env.spec.name!r} is discrete.")
 
 
 def split_learner_key(state: State) -> tuple[State, jax.Array]:

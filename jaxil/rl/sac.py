@@ -16,7 +16,7 @@ temperature and target steps with their own critic losses.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import chex
 import flax.linen as nn
@@ -283,17 +283,22 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 
 
 # --------------------------------------------------------------------------------------
-# Online training loop: the env, the replay buffer and the learner in one scan.
+# Online training loop: the env, the replay buffer and the learner in one scan. Off-policy
+# imitation (GAIL, AIRL, SQIL, RECOIL-online) runs this same loop with its own learner.
+
+Learner = Any
+Learn = Callable[[Learner, replay.ReplayBuffer, jax.Array], tuple[Learner, dict]]  # (learner, buffer, key)
 
 
 @struct.dataclass
 class TrainState:
-    agent: State
+    agent: Learner
     buffer: replay.ReplayBuffer
     env_state: chex.ArrayTree
     obs: jax.Array  # (num_envs, obs_dim)
     episode_return: jax.Array  # (num_envs,)
     last_return: jax.Array
+    iteration: jax.Array  # iterations after warm-up (num_envs env steps each)
     key: jax.Array
 
 
@@ -313,8 +318,18 @@ def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
     )
 
 
-def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
-    """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` SAC steps."""
+def make_online_train(
+    config: Config,
+    env: Env,
+    *,
+    init_learner: Callable[[jax.Array], Learner],
+    learn: Learn,
+    policy_fn: Callable[[Learner, jax.Array], Any],
+    reference: Reference | None = None,
+) -> Train:
+    """The off-policy loop: ``config.warmup_steps`` uniformly random steps, then per
+    iteration ``config.updates_per_step`` calls of ``learn`` and one step of every env
+    with ``policy_fn(learner, obs)``. ``config`` supplies the loop's sizes only."""
     spec = env.spec
     n = config.num_envs
 
@@ -322,17 +337,17 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
         return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, n))
 
     def policy_act(ts, obs, key):
-        return policy(ts.agent, obs).sample(seed=key)
+        return policy_fn(ts.agent, obs).sample(seed=key)
 
     def init_fn(key):
         k_agent, k_env, k_run = jax.random.split(key, 3)
-        agent = init(k_agent, config, spec)
         env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
         example = Transition(
             obs[0], jnp.zeros(spec.action_shape), jnp.zeros(()), obs[0], jnp.zeros((), bool), jnp.zeros((), bool)
         )
         ts = TrainState(
-            agent, replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n), jnp.zeros(()), k_run
+            init_learner(k_agent), replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n),
+            jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
         )
         ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, random_act), None), ts, None, config.warmup_steps // n)
         return ts
@@ -340,20 +355,41 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
     def step(ts: TrainState):
         # Learn first, then act with the updated policy: see jaxil.data.replay for why
         # this order keeps the buffer write in place.
-        def learn(carry, _):
+        def learn_once(carry, _):
             agent, key = carry
             key, k = jax.random.split(key)
-            agent, metrics = update(agent, replay.sample(ts.buffer, k, config.batch_size))
+            agent, metrics = learn(agent, ts.buffer, k)
             return (agent, key), metrics
 
-        (agent, key), metrics = jax.lax.scan(learn, (ts.agent, ts.key), None, config.updates_per_step)
-        ts = env_step(env, ts.replace(agent=agent, key=key), policy_act)
+        (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, config.updates_per_step)
+        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), policy_act)
         return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
 
     def evaluate(ts: TrainState, key: jax.Array):
-        m = policy_metrics(env, lambda o: policy(ts.agent, o), key, config.eval_episodes, reference)
-        env_steps = ts.agent.step // config.updates_per_step * n  # after warm-up
-        return m | {"env_steps": env_steps.astype(jnp.float32)}
+        m = policy_metrics(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference)
+        return m | {"env_steps": (ts.iteration * n).astype(jnp.float32)}  # after warm-up
 
     num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
     return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
+
+
+RewardFn = Callable[[Transition], jax.Array]  # a batch of transitions -> rewards (B,)
+
+
+def make_train(
+    config: Config, env: Env, reference: Reference | None = None, reward_fn: RewardFn | None = None
+) -> Train:
+    """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` SAC steps. With
+    ``reward_fn``, every sampled batch is relabeled by it (e.g. a learned reward); the env
+    and the reported returns keep the true reward."""
+
+    def learn(agent: State, buffer: replay.ReplayBuffer, key: jax.Array):
+        batch = replay.sample(buffer, key, config.batch_size)
+        if reward_fn is not None:
+            batch = batch.replace(reward=jax.lax.stop_gradient(reward_fn(batch)))
+        return update(agent, batch)
+
+    return make_online_train(
+        config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,
+        reference=reference,
+    )

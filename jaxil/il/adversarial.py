@@ -1,0 +1,312 @@
+"""What adversarial imitation (GAIL, AIRL) shares: a discriminator trained to tell
+expert transitions from the generator's, whose output relabels the generator's rewards,
+and the generator's loop with the env inside the compiled program.
+
+Two generators, one interface:
+
+* ``"sac"`` (off-policy, DAC/CleanIL style): per env step one discriminator step on
+  ``expert_batch`` expert rows against as many rows of the *whole* replay buffer, then
+  one SAC update on ``batch_size`` rows, half expert and half replay, every reward
+  recomputed by the current discriminator (no gradient).
+* ``"ppo"`` (on-policy, Ho & Ermon 2016): per iteration one rollout of
+  ``num_envs × rollout_steps`` steps, ``disc_updates`` discriminator steps on random
+  rollout rows against expert rows, then PPO on the rollout relabeled by the updated
+  discriminator.
+
+An algorithm supplies a :class:`Discriminator`: its network, its loss and the reward it
+gives the generator. The env is never wrapped: rewards are relabeled in the learner, and
+every reported return is the env's true return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxil.data import replay
+from jaxil.data.datasets import ExpertData, sample
+from jaxil.envs.core import Env
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.il.offline import check_expert_data
+from jaxil.loop import Train, chunking, static
+from jaxil.losses import gradient_penalty
+from jaxil.rl import ppo, sac
+from jaxil.types import Transition, concat
+
+GENERATORS = ("sac", "ppo")
+
+
+@struct.dataclass
+class Config:
+    """Discriminator and generator settings shared by GAIL and AIRL. Float fields may be
+    arrays (a sweep is a vmap over configs). Defaults follow CleanIL's GAIL (SAC generator,
+    10 expert trajectories, one discriminator and one SAC update per env step)."""
+
+    generator: str = static("sac")
+    """"sac" (off-policy, replay buffer) or "ppo" (on-policy rollouts)."""
+    # discriminator
+    disc_lr: float = 3e-4
+    """discriminator Adam learning rate."""
+    gp_weight: float = 10.0
+    """weight of the discriminator's gradient penalty (0: none)."""
+    gp_target: float = 1.0
+    """gradient ∞-norm above which the penalty applies (one-sided, at interpolates)."""
+    l2_weight: float = 1e-5
+    """weight of ½ Σθ² on the discriminator's parameters."""
+    disc_hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of the discriminator."""
+    disc_activation: str = static("silu")
+    """activation of the discriminator."""
+    expert_batch: int = static(256)
+    """expert rows (and as many generator rows) per discriminator step."""
+    disc_updates: int = static(1)
+    """discriminator steps per iteration (env step for sac, rollout for ppo)."""
+    # generator, both kinds
+    gamma: float = 0.99
+    """discount."""
+    hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of the generator's actor and critic."""
+    activation: str = static("silu")
+    """activation of the generator's nets."""
+    num_envs: int = static(1)
+    """parallel environments."""
+    steps: int = static(1_000_000)
+    """total environment steps (after the sac generator's warm-up)."""
+    eval_every: int = static(10_000)
+    """environment steps between evaluations."""
+    eval_episodes: int = static(10)
+    """evaluation episodes per evaluation, run in parallel."""
+    # sac generator
+    actor_lr: float = 3e-4
+    """SAC actor and temperature learning rate."""
+    critic_lr: float = 3e-4
+    """SAC critic learning rate."""
+    init_alpha: float = 1.0
+    """initial SAC temperature (learned towards entropy −act_dim)."""
+    tau: float = 0.005
+    """polyak rate of SAC's target critic."""
+    batch_size: int = static(256)
+    """rows per SAC update, ``expert_fraction`` of them expert rows."""
+    expert_fraction: float = static(0.5)
+    """share of expert rows in SAC's batch (CleanIL's real_ratio)."""
+    buffer_size: int = static(1_000_000)
+    """replay capacity."""
+    warmup_steps: int = static(2_000)
+    """uniformly random env steps before learning."""
+    # ppo generator
+    ppo_lr: float = 3e-4
+    """PPO learning rate (annealed to 0)."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    clip_eps: float = 0.2
+    """PPO ratio clip."""
+    ent_coef: float = 0.0
+    """PPO entropy bonus."""
+    reward_scale: float = 1.0
+    """PPO multiplies the discriminator's rewards by this."""
+    rollout_steps: int = static(128)
+    """steps per env per PPO iteration."""
+    num_epochs: int = static(10)
+    """PPO passes over each rollout."""
+    num_minibatches: int = static(4)
+    """PPO minibatches per pass."""
+    normalize_obs: bool = static(True)
+    """PPO's running observation normalization."""
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise JaxilError(f"generator must be one of {GENERATORS}, got {self.generator!r}.")
+        if not 0.0 <= self.expert_fraction < 1.0:
+            raise JaxilError(f"expert_fraction must be in [0, 1), got {self.expert_fraction}.")
+        for name in ("expert_batch", "disc_updates", "num_envs", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
+        self.generator_config()  # its own checks (multiples of num_envs, rollout sizes)
+
+    def generator_config(self) -> sac.Config | ppo.Config:
+        if self.generator == "sac":
+            return sac.Config(
+                actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.actor_lr, gamma=self.gamma,
+                tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
+                batch_size=self.batch_size, buffer_size=self.buffer_size, num_envs=self.num_envs,
+                warmup_steps=self.warmup_steps, steps=self.steps, eval_every=self.eval_every,
+                eval_episodes=self.eval_episodes,
+            )
+        return ppo.Config(
+            lr=self.ppo_lr, gamma=self.gamma, gae_lambda=self.gae_lambda, clip_eps=self.clip_eps,
+            ent_coef=self.ent_coef, reward_scale=self.reward_scale, num_envs=self.num_envs,
+            rollout_steps=self.rollout_steps, num_epochs=self.num_epochs, num_minibatches=self.num_minibatches,
+            hidden=self.hidden, activation=self.activation, normalize_obs=self.normalize_obs, steps=self.steps,
+            eval_every=self.eval_every, eval_episodes=self.eval_episodes,
+        )
+
+
+Generator = Any  # sac.State or ppo.State
+
+
+@struct.dataclass
+class State:
+    generator: Generator
+    disc_params: chex.ArrayTree
+    disc_opt: optax.OptState
+    key: jax.Array
+    config: Any  # the algorithm's Config (a subclass of this module's)
+
+
+def policy(state: State, obs: jax.Array):
+    """π(·|s) of the generator, on raw observations."""
+    mod = sac if isinstance(state.generator, sac.State) else ppo
+    return mod.policy(state.generator, obs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Discriminator:
+    """What an adversarial algorithm plugs in.
+
+    init: ``(key, obs, action, next_obs, done) -> params`` of the network.
+    loss: ``(params, state, expert, fake, key) -> (loss, metrics)``, with ``state`` the
+        current :class:`State` (AIRL reads the generator's log π from it).
+    reward: ``(params, state, batch) -> r (B,)``, the generator's reward.
+    """
+
+    init: Callable[..., chex.ArrayTree]
+    loss: Callable[..., tuple[jax.Array, dict]]
+    reward: Callable[[chex.ArrayTree, State, Transition], jax.Array]
+
+
+def l2_penalty(params: chex.ArrayTree) -> jax.Array:
+    """½ Σθ² over every parameter."""
+    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
+
+
+def input_penalty(
+    f: Callable[[jax.Array, jax.Array, jax.Array], jax.Array],
+    expert: Transition,
+    fake: Transition,
+    key: jax.Array,
+    config: Config,
+) -> jax.Array:
+    """WGAN-GP-style margin penalty on ‖∇ f‖_∞ at interpolates of expert and generator
+    inputs ``[s, a, d]`` (the done flag included, as the absorbing input sees it)."""
+    obs_dim, act_dim = expert.obs.shape[-1], expert.action.shape[-1]
+
+    def row(t: Transition) -> jax.Array:
+        return jnp.concatenate([t.obs, t.action, t.terminated.astype(t.obs.dtype)[:, None]], axis=-1)
+
+    def f_row(x: jax.Array) -> jax.Array:
+        return f(x[None, :obs_dim], x[None, obs_dim : obs_dim + act_dim], x[None, -1])[0]
+
+    return gradient_penalty(f_row, row(expert), row(fake), key, target=config.gp_target, weight=config.gp_weight)
+
+
+def init(key: jax.Array, config: Config, env: Env, disc: Discriminator) -> State:
+    spec = env.spec
+    k_gen, k_disc, key = jax.random.split(key, 3)
+    gen_config = config.generator_config()
+    generator = sac.init(k_gen, gen_config, spec) if config.generator == "sac" else ppo.init(k_gen, gen_config, env)
+    o, a = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
+    disc_params = disc.init(k_disc, o, a, o, jnp.zeros((1,), bool))
+    return State(generator, disc_params, optax.adam(config.disc_lr).init(disc_params), key, config)
+
+
+def update_discriminator(state: State, disc: Discriminator, expert: Transition, fake: Transition):
+    """One Adam step of the discriminator on ``disc.loss``."""
+    key, k = jax.random.split(state.key)
+    grads, metrics = jax.grad(disc.loss, has_aux=True)(state.disc_params, state, expert, fake, k)
+    updates, opt = optax.adam(state.config.disc_lr).update(grads, state.disc_opt, state.disc_params)
+    params = optax.apply_updates(state.disc_params, updates)
+    return state.replace(disc_params=params, disc_opt=opt, key=key), metrics
+
+
+def relabel(state: State, disc: Discriminator, batch: Transition) -> Transition:
+    """``batch`` with the discriminator's rewards (no gradient)."""
+    return batch.replace(reward=jax.lax.stop_gradient(disc.reward(state.disc_params, state, batch)))
+
+
+def update_off_policy(
+    state: State, disc: Discriminator, expert: ExpertData, buffer: replay.ReplayBuffer, key: jax.Array
+) -> tuple[State, dict]:
+    """``disc_updates`` discriminator steps (expert vs replay), then one SAC update on a
+    relabeled half-expert, half-replay batch."""
+    cfg = state.config
+
+    def disc_step(state, k):
+        k_e, k_r = jax.random.split(k)
+        fake = replay.sample(buffer, k_r, cfg.expert_batch)
+        return update_discriminator(state, disc, sample(k_e, expert.train, cfg.expert_batch), fake)
+
+    k_disc, k_e, k_r = jax.random.split(key, 3)
+    state, m_disc = jax.lax.scan(disc_step, state, jax.random.split(k_disc, cfg.disc_updates))
+    n_expert = round(cfg.expert_fraction * cfg.batch_size)
+    batch = replay.sample(buffer, k_r, cfg.batch_size - n_expert)
+    if n_expert:
+        batch = concat(sample(k_e, expert.train, n_expert), batch)
+    generator, m_sac = sac.update(state.generator, relabel(state, disc, batch))
+    return state.replace(generator=generator), jax.tree.map(jnp.mean, m_disc) | m_sac
+
+
+def update_on_policy(state: State, disc: Discriminator, expert: ExpertData, rollout: ppo.Rollout) -> tuple[State, dict]:
+    """``disc_updates`` discriminator steps (expert vs rollout rows), then PPO on the
+    rollout relabeled by the updated discriminator."""
+    cfg = state.config
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rollout.transition)
+
+    def disc_step(state, k):
+        k_e, k_r = jax.random.split(k)
+        fake = jax.tree.map(lambda x: x[jax.random.randint(k_r, (cfg.expert_batch,), 0, x.shape[0])], flat)
+        return update_discriminator(state, disc, sample(k_e, expert.train, cfg.expert_batch), fake)
+
+    key, k_disc = jax.random.split(state.key)
+    state, m_disc = jax.lax.scan(disc_step, state.replace(key=key), jax.random.split(k_disc, cfg.disc_updates))
+    rollout = rollout.replace(transition=relabel(state, disc, rollout.transition))
+    generator, m_ppo = ppo.update(state.generator, rollout)
+    metrics = jax.tree.map(jnp.mean, m_disc) | m_ppo | {"disc_reward": jnp.mean(rollout.transition.reward)}
+    return state.replace(generator=generator), metrics
+
+
+def make_train(
+    config: Config, disc: Discriminator, data: ExpertData, env: Env, reference: Reference | None, algo: str
+) -> Train:
+    """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator."""
+    check_expert_data(data, env, algo, continuous=True)
+    gen_config = config.generator_config()
+
+    def evaluate_extra(state: State, metrics: dict) -> dict:
+        return metrics | heldout_metrics(lambda o: policy(state, o), data.heldout)
+
+    if config.generator == "sac":
+        inner = sac.make_online_train(
+            gen_config, env,
+            init_learner=lambda key: init(key, config, env, disc),
+            learn=lambda state, buffer, key: update_off_policy(state, disc, data, buffer, key),
+            policy_fn=policy,
+            reference=reference,
+        )
+
+        def evaluate(ts: sac.TrainState, key: jax.Array):
+            return evaluate_extra(ts.agent, inner.evaluate(ts, key))
+
+        return dataclasses.replace(inner, evaluate=evaluate)
+
+    def step(state: State):
+        generator, rollout = ppo.collect(state.generator, env)
+        state, metrics = update_on_policy(state.replace(generator=generator), disc, data, rollout)
+        return state, metrics | {"train_return": state.generator.last_return}
+
+    def evaluate(state: State, key: jax.Array):
+        m = policy_metrics(env, lambda o: policy(state, o), key, config.eval_episodes, reference)
+        env_steps = (state.generator.step * gen_config.batch_size).astype(jnp.float32)
+        return evaluate_extra(state, m | {"env_steps": env_steps})
+
+    num_chunks, steps_per_chunk = chunking(gen_config.num_iterations, config.eval_every // gen_config.batch_size)
+    return Train(
+        init=lambda key: init(key, config, env, disc), step=step, evaluate=evaluate, num_chunks=num_chunks,
+        steps_per_chunk=steps_per_chunk,
+    )

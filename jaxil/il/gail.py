@@ -1,0 +1,123 @@
+"""Generative adversarial imitation learning, in its two standard forms.
+
+A discriminator D(s, a[, d]) scores transitions, high for the expert's; the generator
+is an RL agent whose reward is D's score of its own transitions. The loop, relabeling
+and both generators live in :mod:`jaxil.il.adversarial`; this file holds the losses.
+
+* **Off-policy** (``generator="sac"``; Kostrikov et al. 2019 (DAC), as CleanIL runs it):
+  a Wasserstein critic, reward r = D(s, a, d) clipped to ±``max_reward``, trained on
+  expert rows against the whole replay buffer:
+
+      L_D = −(E_E[D] − E_R[D]) + λ_gp E_x̂[max(‖∇D(x̂)‖_∞ − 1, 0)²] + λ_2 ½‖θ‖²
+
+  with x̂ interpolating expert and replay inputs [s, a, d]. With ``use_done`` the net sees
+  the absorbing-state input [(1 − d)·[s, a], d], d = terminated, so the reward of ending an
+  episode is learned too (DAC's point: a fixed-sign reward otherwise biases the agent to
+  end or prolong episodes). SAC's TD target still stops at terminations; DAC's extra
+  absorbing transitions in the buffer are left out, as in CleanIL.
+
+* **On-policy** (``generator="ppo"``; Ho & Ermon 2016, imitation's form): a logistic
+  discriminator with logit D, expert label 1:
+
+      L_D = E_E[softplus(−D)] + E_π[softplus(D)]  (+ the same penalty and l2 terms),
+      r = −log(1 − σ(D)) = softplus(D).
+
+``loss`` picks the discriminator ("auto": Wasserstein with SAC, logistic with PPO).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxil.data.datasets import ExpertData
+from jaxil.envs.core import Env
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference
+from jaxil.il import adversarial
+from jaxil.il.adversarial import Discriminator, input_penalty, l2_penalty
+from jaxil.loop import Train, is_static_zero, static
+from jaxil.nets import RewardModel
+from jaxil.types import Transition
+
+LOSSES = ("auto", "wasserstein", "logistic")
+
+
+@struct.dataclass
+class Config(adversarial.Config):
+    """GAIL. Float fields may be arrays (a sweep is a vmap over configs). Defaults follow
+    CleanIL's GAIL on MuJoCo (SAC generator, Wasserstein critic)."""
+
+    loss: str = static("auto")
+    """"wasserstein", "logistic", or "auto" (Wasserstein with sac, logistic with ppo)."""
+    max_reward: float = 10.0
+    """clip of the Wasserstein critic's output (the reward) to ±max_reward."""
+    use_done: bool = static(True)
+    """absorbing-state input: terminal transitions map to one learned input (DAC)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss not in LOSSES:
+            raise JaxilError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+
+    @property
+    def wasserstein(self) -> bool:
+        return self.loss == "wasserstein" or (self.loss == "auto" and self.generator == "sac")
+
+
+def discriminator_net(config: Config) -> RewardModel:
+    return RewardModel(config.disc_hidden, config.disc_activation, use_done=config.use_done)
+
+
+def score(state: adversarial.State, params, obs: jax.Array, action: jax.Array, done: jax.Array) -> jax.Array:
+    """D(s, a, d), clipped to ±max_reward for the Wasserstein critic; shape (B,)."""
+    cfg: Config = state.config
+    d = discriminator_net(cfg).apply(params, obs, action, done)
+    return jnp.clip(d, -cfg.max_reward, cfg.max_reward) if cfg.wasserstein else d
+
+
+def wasserstein_loss(d_expert: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """−(E_E[D] − E_R[D])."""
+    return -(jnp.mean(d_expert) - jnp.mean(d_fake))
+
+
+def logistic_loss(d_expert: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """E_E[−log σ(D)] + E_π[−log(1 − σ(D))] = E_E[softplus(−D)] + E_π[softplus(D)]."""
+    return jnp.mean(jax.nn.softplus(-d_expert)) + jnp.mean(jax.nn.softplus(d_fake))
+
+
+def discriminator_loss(params, state: adversarial.State, expert: Transition, fake: Transition, key: jax.Array):
+    """The chosen loss on D(expert) and D(fake), plus gradient penalty and l2."""
+    cfg: Config = state.config
+    d_e = score(state, params, expert.obs, expert.action, expert.terminated)
+    d_f = score(state, params, fake.obs, fake.action, fake.terminated)
+    adv = wasserstein_loss(d_e, d_f) if cfg.wasserstein else logistic_loss(d_e, d_f)
+    gp, l2 = jnp.zeros(()), jnp.zeros(())
+    if not is_static_zero(cfg.gp_weight):
+        gp = input_penalty(lambda o, a, d: score(state, params, o, a, d), expert, fake, key, cfg)
+    if not is_static_zero(cfg.l2_weight):
+        l2 = cfg.l2_weight * l2_penalty(params)
+    metrics = {"disc_loss": adv, "grad_penalty": gp, "disc_expert": jnp.mean(d_e), "disc_fake": jnp.mean(d_f)}
+    return adv + gp + l2, metrics
+
+
+def reward(params, state: adversarial.State, batch: Transition) -> jax.Array:
+    """r = D (Wasserstein) or softplus(D) = −log(1 − σ(D)) (logistic)."""
+    d = score(state, params, batch.obs, batch.action, batch.terminated)
+    return d if state.config.wasserstein else jax.nn.softplus(d)
+
+
+def discriminator(config: Config) -> Discriminator:
+    net = discriminator_net(config)
+    return Discriminator(lambda key, o, a, o2, d: net.init(key, o, a, d), discriminator_loss, reward)
+
+
+def init(key: jax.Array, config: Config, env: Env) -> adversarial.State:
+    return adversarial.init(key, config, env, discriminator(config))
+
+
+def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
+    """``train(key) -> (state, metrics)``: ``config.steps`` env steps of GAIL on ``env``
+    against the expert ``data``."""
+    return adversarial.make_train(config, discriminator(config), data, env, reference, "GAIL")
