@@ -40,8 +40,11 @@ ALGOS: dict[str, tuple[str, str]] = {
     "recoil": ("jaxil.il.recoil", "offline+suboptimal"),
     "gail": ("jaxil.il.gail", "online"),
     "airl": ("jaxil.il.airl", "online"),
+    "sqil": ("jaxil.il.sqil", "online"),
+    "recoil-online": ("jaxil.il.recoil_online", "online"),
     "ppo": ("jaxil.rl.ppo", "rl"),
     "sac": ("jaxil.rl.sac", "rl"),
+    "dqn": ("jaxil.rl.dqn", "rl"),
 }
 
 
@@ -293,7 +296,7 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
 
     from jaxil import driver, envs
     from jaxil.data.make import RECIPES, recipe_config
-    from jaxil.rl import sac
+    from jaxil.rl import offpolicy
 
     args = tyro.cli(TransferArgs, args=argv, prog="jaxil reward-transfer")
     out = Path(args.run_dir)
@@ -313,7 +316,7 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     for i, seed in enumerate(seeds):
         # one run per seed: each seed's agent learns from that seed's reward
         state = jax.tree.map(lambda x: x[i], carry.state)
-        learner = state.agent if isinstance(state, sac.TrainState) else state
+        learner = state.agent if isinstance(state, offpolicy.TrainState) else state
         train = mod.transfer_train(learner, solver_config, env, reference)
         run_config = {"algo": "reward-transfer", "source_run": str(out.absolute()), "source_algo": rc["algo"],
                       "env": env_name, "backend": env.spec.backend, "solver": "sac", "config": to_json(solver_config),

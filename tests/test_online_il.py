@@ -1,5 +1,5 @@
-"""Online adversarial imitation (GAIL both ways, AIRL): hand-computed discriminator
-losses, the env left unwrapped, learning on pendulum over 8 vmapped seeds, AIRL's reward
+"""Online imitation (GAIL both ways, AIRL, SQIL, RECOIL-online): hand-computed losses,
+the env left unwrapped, learning on pendulum over 8 vmapped seeds, AIRL's reward
 transfer, determinism and the CLI."""
 
 import json
@@ -14,7 +14,8 @@ from jaxil import JaxilError, cli, data, envs
 from jaxil.data import replay
 from jaxil.data.make import recipe_config
 from jaxil.evaluation import Reference
-from jaxil.il import adversarial, airl, gail
+from jaxil.il import adversarial, airl, gail, recoil_online, sqil
+from jaxil.rl import dqn
 from jaxil.stats import iqm
 from jaxil.types import Transition
 
@@ -206,3 +207,77 @@ def test_cli_trains_airl_and_transfers_its_reward(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["reward-transfer", str(tmp_path / "gail")]) == 1
     assert "learns no transferable reward" in capsys.readouterr().err
+
+
+def linear_critic(w, b):
+    """Params of a hidden=() two-head critic: Q_i(x) = w_i·x + b_i."""
+    return {"params": {"VmapMLP_0": {"Dense_0": {"kernel": jnp.asarray(w, jnp.float32)[..., None],
+                                                  "bias": jnp.asarray(b, jnp.float32)[:, None]}}}}
+
+
+def test_recoil_online_critic_loss_equals_hand_computation():
+    cfg = recoil_online.Config(hidden=(), td_weight=0.3, ibc_weight=0.25, gp_weight=3.0, gp_target=0.2, q_max=1.2)
+    mean, std = jnp.array([0.1, -0.2, 0.3]), jnp.array([2.0, 1.0, 0.5])
+    state = recoil_online.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, mean, std)
+    # critic input: [normalized s·(1 − d), d, a]
+    w = np.array([[0.2, -0.4, 0.1, 0.7, 0.3], [-0.1, 0.05, 0.2, -0.3, -0.6]])
+    b = np.array([0.1, -0.4])
+    params = linear_critic(w, b)
+    expert = transitions(jax.random.PRNGKey(1), 3, terminated=[0, 1, 0])
+    agent = transitions(jax.random.PRNGKey(2), 4, terminated=[0, 0, 1, 0])
+    policy_action = jax.random.uniform(jax.random.PRNGKey(3), (7, 1), minval=-2, maxval=2)
+    y, y_abs = jnp.linspace(-1.0, 1.0, 7), jnp.linspace(0.5, -0.5, 7)
+    loss, m = recoil_online.critic_loss(params, state, expert, agent, policy_action, (y, y_abs))
+
+    n = lambda o: (np.asarray(o) - np.asarray(mean)) / np.asarray(std)  # noqa: E731
+    clip = lambda q: np.clip(q, -1.2, 1.2)  # noqa: E731
+    q = lambda o, a: clip(np.concatenate([n(o), np.zeros((len(a), 1)), np.asarray(a)], 1) @ w.T + b)  # noqa: E731
+    obs = np.concatenate([expert.obs, agent.obs])
+    act = np.concatenate([expert.action, agent.action])
+    term = np.concatenate([expert.terminated, agent.terminated]).astype(float)
+    q_both, q_pi = q(obs, act), q(obs, policy_action)
+    q_self = clip(np.concatenate([np.zeros((7, 3)), np.ones((7, 1)), act], 1) @ w.T + b)
+    assert np.any(np.abs(q_pi) == 1.2), "the case exercises the clip"
+    l_td = (np.sum(0.5 * np.mean((q_both - np.asarray(y)[:, None]) ** 2, 0))
+            + np.sum(0.5 * np.mean(term[:, None] * (q_self - np.asarray(y_abs)[:, None]) ** 2, 0)))
+    l_ibc = -np.mean(q_both[:3].mean(0) - q_pi[:3].mean(0))
+    l_cd = -np.mean(q_both[:3].mean(0) - q_pi[3:].mean(0))
+    # at the points themselves: gradient w_i where Q_i is inside the clip, 0 where clipped
+    pts_a = np.concatenate([expert.action, policy_action[3:]])
+    raw = np.concatenate([n(obs), np.zeros((7, 1)), pts_a], 1) @ w.T + b
+    g = np.where(np.abs(raw) < 1.2, np.abs(w[:, [0, 1, 2, 4]]).max(1), 0.0)
+    gp = 3.0 * np.mean(np.maximum(g - 0.2, 0) ** 2)
+    for name, want in [("td_loss", l_td), ("ibc_loss", l_ibc), ("contrastive_loss", l_cd), ("grad_penalty", gp)]:
+        np.testing.assert_allclose(float(m[name]), want, rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(float(loss), 0.7 * (0.25 * l_ibc + 0.75 * l_cd) + 0.3 * l_td + gp, rtol=1e-5)
+
+
+def test_sqil_batch_rewards_expert_one_agent_zero():
+    e, a = transitions(jax.random.PRNGKey(1), 3), transitions(jax.random.PRNGKey(2), 5)
+    batch = sqil.sqil_batch(e.replace(reward=jnp.full(3, -7.0)), a.replace(reward=jnp.full(5, 4.0)))
+    np.testing.assert_array_equal(batch.reward, [1, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(batch.obs, np.concatenate([e.obs, a.obs]))
+
+
+def test_sqil_and_recoil_online_reach_expert_on_pendulum(pendulum_expert):
+    small = dict(hidden=(64, 64), warmup_steps=1000, buffer_size=20_000, steps=6000, eval_every=2000)
+    for module, config in [(sqil, small | dict(lr=1e-3)),
+                           (recoil_online, small | dict(actor_lr=1e-3, critic_lr=1e-3))]:
+        expert, ref = pendulum_expert
+        train = module.make_train(module.Config(**config), expert, PENDULUM, ref)
+        _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
+        final = np.asarray(m["normalized_score"])[:, -1]
+        assert iqm(final) >= 90, f"{module.__name__}: IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
+
+
+def test_sqil_with_dqn_imitates_cartpole():
+    env = envs.make("cartpole")
+    eps, info = data.load(data.default_dataset_id("cartpole"), env)
+    expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
+    cfg = sqil.Config(hidden=(64, 64), lr=2.5e-4, batch_size=128, steps=30_000, eval_every=10_000,
+                      warmup_steps=1000, buffer_size=30_000)
+    assert isinstance(cfg.solver_config(discrete=True), dqn.Config)
+    train = sqil.make_train(cfg, expert, env, Reference(info.random_return, info.expert_return))
+    _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
+    final = np.asarray(m["normalized_score"])[:, -1]
+    assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"

@@ -97,3 +97,33 @@ def test_ppo_loss_equals_hand_computation():
     np.testing.assert_allclose(m["pg_loss"], pg, rtol=1e-5)
     np.testing.assert_allclose(m["value_loss"], vf, rtol=1e-5)
     np.testing.assert_allclose(loss, pg + 0.5 * vf - 0.1 * ent, rtol=1e-5)
+
+
+def test_dqn_target_and_loss_equal_hand_computation():
+    from jaxil.rl import dqn
+    from jaxil.types import Transition
+
+    spec = envs.make("cartpole").spec
+    state = dqn.init(jax.random.PRNGKey(0), dqn.Config(hidden=(), gamma=0.9), spec)
+    w_online, w_target = np.array([[1.0, -1.0], [0.5, 0.2], [0.0, 0.3], [-0.2, 0.1]]), np.eye(4)[:, :2] * 2.0
+    layer = lambda w: {"params": {"Dense_0": {"kernel": jnp.asarray(w, jnp.float32), "bias": jnp.zeros(2)}}}  # noqa: E731
+    state = state.replace(params=layer(w_online), target_params=layer(w_target))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (3, 4))
+    next_obs = jax.random.normal(jax.random.PRNGKey(2), (3, 4))
+    batch = Transition(obs, jnp.array([0, 1, 1]), jnp.array([1.0, -1.0, 0.5]), next_obs,
+                       jnp.array([False, True, False]), jnp.array([False, False, True]))
+    # double Q: the online net picks a', the target net values it; truncation does not mask
+    a_next = np.argmax(np.asarray(next_obs) @ w_online, 1)
+    q_next = (np.asarray(next_obs) @ w_target)[np.arange(3), a_next]
+    y = np.asarray(batch.reward) + 0.9 * (1 - np.asarray(batch.terminated)) * q_next
+    np.testing.assert_allclose(dqn.double_q_target(state, batch), y, rtol=1e-5)
+    q = (np.asarray(obs) @ w_online)[np.arange(3), [0, 1, 1]]
+    err = np.abs(q - y)
+    huber = np.where(err <= 1, 0.5 * err**2, err - 0.5)
+    loss, _ = dqn.q_loss(state.params, state, batch, jnp.asarray(y))
+    np.testing.assert_allclose(loss, huber.mean(), rtol=1e-5)
+    # ε decays linearly over the first eps_decay of the run, then stays at eps_end
+    cfg = dqn.Config(steps=1000, eval_every=1000, eps_start=1.0, eps_end=0.1, eps_decay=0.5)
+    s = dqn.init(jax.random.PRNGKey(0), cfg, spec)
+    np.testing.assert_allclose([dqn.epsilon(s.replace(step=jnp.asarray(t))) for t in (0, 250, 500, 900)],
+                               [1.0, 0.55, 0.1, 0.1], rtol=1e-6)

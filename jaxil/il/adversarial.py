@@ -37,7 +37,7 @@ from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train, chunking, static
 from jaxil.losses import gradient_penalty
-from jaxil.rl import ppo, sac
+from jaxil.rl import offpolicy, ppo, sac
 from jaxil.types import Transition, concat
 
 GENERATORS = ("sac", "ppo")
@@ -282,7 +282,7 @@ def make_train(
         return metrics | heldout_metrics(lambda o: policy(state, o), data.heldout)
 
     if config.generator == "sac":
-        inner = sac.make_online_train(
+        inner = offpolicy.make_train(
             gen_config, env,
             init_learner=lambda key: init(key, config, env, disc),
             learn=lambda state, buffer, key: update_off_policy(state, disc, data, buffer, key),
@@ -290,7 +290,7 @@ def make_train(
             reference=reference,
         )
 
-        def evaluate(ts: sac.TrainState, key: jax.Array):
+        def evaluate(ts: offpolicy.TrainState, key: jax.Array):
             return evaluate_extra(ts.agent, inner.evaluate(ts, key))
 
         return dataclasses.replace(inner, evaluate=evaluate)

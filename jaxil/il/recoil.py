@@ -116,15 +116,20 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(learner, config)
 
 
-def q_abs(learner: sac.State, params, obs: jax.Array, done: jax.Array, action: jax.Array) -> jax.Array:
-    """Q_i([s·(1 − d), d], a) for all heads, (num_qs, B); ``obs`` raw."""
-    return learner.critic.apply(params, absorbing_input(sac.normalize(learner, obs), done), action)
+def q_abs(
+    learner: sac.State, params, obs: jax.Array, done: jax.Array, action: jax.Array, q_max: float | None = None
+) -> jax.Array:
+    """Q_i([s·(1 − d), d], a) for all heads, (num_qs, B), clipped to ±q_max if given; ``obs`` raw."""
+    q = learner.critic.apply(params, absorbing_input(sac.normalize(learner, obs), done), action)
+    return q if q_max is None else jnp.clip(q, -q_max, q_max)
 
 
-def soft_value(learner: sac.State, obs: jax.Array, done: jax.Array, key: jax.Array) -> jax.Array:
+def soft_value(
+    learner: sac.State, obs: jax.Array, done: jax.Array, key: jax.Array, q_max: float | None = None
+) -> jax.Array:
     """V̄(x) = min_i Q̄_i(x, a') − α log π(a'|s), a' ~ π(·|s), x = [s·(1 − d), d]."""
     action, logp = sac.policy(learner, obs).sample_and_log_prob(seed=key)
-    return jnp.min(q_abs(learner, learner.target_params, obs, done, action), axis=0) - learner.alpha * logp
+    return jnp.min(q_abs(learner, learner.target_params, obs, done, action, q_max), axis=0) - learner.alpha * logp
 
 
 def td_loss(q: jax.Array, target: jax.Array, weight: jax.Array | None = None) -> jax.Array:

@@ -16,7 +16,7 @@ temperature and target steps with their own critic losses.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import chex
 import flax.linen as nn
@@ -26,14 +26,15 @@ import optax
 from flax import struct
 
 from jaxil.data import replay
-from jaxil.envs.core import Env, EnvSpec, random_action
-from jaxil.envs.rollout import track_returns
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, policy_metrics
+from jaxil.evaluation import Reference
+from jaxil.loop import Train, static
 from jaxil.losses import td_target
-from jaxil.loop import Train, chunking, static
 from jaxil.nets import QEnsemble, make_actor
+from jaxil.rl import offpolicy
 from jaxil.types import Transition
+
 
 @struct.dataclass
 class Config:
@@ -81,22 +82,11 @@ class Config:
     """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "batch_size", "buffer_size", "updates_per_step", "eval_episodes", "num_qs"):
-            if getattr(self, name) <= 0:
-                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
-        if self.buffer_size < max(self.num_envs, self.batch_size):
-            raise JaxilError(
-                f"buffer_size ({self.buffer_size}) must hold at least one batch and one step of all envs "
-                f"({max(self.num_envs, self.batch_size)})."
-            )
-        if self.warmup_steps < self.num_envs:
-            raise JaxilError(f"warmup_steps ({self.warmup_steps}) must cover at least one step of all envs ({self.num_envs}).")
+        if self.num_qs <= 0:
+            raise JaxilError(f"num_qs must be positive, got {self.num_qs}.")
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
-        for name in ("steps", "eval_every", "warmup_steps"):
-            if getattr(self, name) % self.num_envs:
-                raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of num_envs ({self.num_envs}).")
-        chunking(self.steps // self.num_envs, self.eval_every // self.num_envs)
+        offpolicy.check_config(self, self.batch_size)
 
 
 @struct.dataclass
@@ -283,95 +273,7 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 
 
 # --------------------------------------------------------------------------------------
-# Online training loop: the env, the replay buffer and the learner in one scan. Off-policy
-# imitation (GAIL, AIRL, SQIL, RECOIL-online) runs this same loop with its own learner.
-
-Learner = Any
-Learn = Callable[[Learner, replay.ReplayBuffer, jax.Array], tuple[Learner, dict]]  # (learner, buffer, key)
-
-
-@struct.dataclass
-class TrainState:
-    agent: Learner
-    buffer: replay.ReplayBuffer
-    env_state: chex.ArrayTree
-    obs: jax.Array  # (num_envs, obs_dim)
-    episode_return: jax.Array  # (num_envs,)
-    last_return: jax.Array
-    iteration: jax.Array  # iterations after warm-up (num_envs env steps each)
-    key: jax.Array
-
-
-Actor = Callable[[TrainState, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> actions
-
-
-def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
-    """Step every env once with ``act``; store the transitions; track episode returns."""
-    key, act_key, env_key = jax.random.split(ts.key, 3)
-    action = act(ts, ts.obs, act_key)
-    n = ts.obs.shape[0]
-    env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
-    t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-    ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
-    return ts.replace(
-        buffer=replay.add(ts.buffer, t), env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last, key=key
-    )
-
-
-def make_online_train(
-    config: Config,
-    env: Env,
-    *,
-    init_learner: Callable[[jax.Array], Learner],
-    learn: Learn,
-    policy_fn: Callable[[Learner, jax.Array], Any],
-    reference: Reference | None = None,
-) -> Train:
-    """The off-policy loop: ``config.warmup_steps`` uniformly random steps, then per
-    iteration ``config.updates_per_step`` calls of ``learn`` and one step of every env
-    with ``policy_fn(learner, obs)``. ``config`` supplies the loop's sizes only."""
-    spec = env.spec
-    n = config.num_envs
-
-    def random_act(ts, obs, key):
-        return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, n))
-
-    def policy_act(ts, obs, key):
-        return policy_fn(ts.agent, obs).sample(seed=key)
-
-    def init_fn(key):
-        k_agent, k_env, k_run = jax.random.split(key, 3)
-        env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
-        example = Transition(
-            obs[0], jnp.zeros(spec.action_shape), jnp.zeros(()), obs[0], jnp.zeros((), bool), jnp.zeros((), bool)
-        )
-        ts = TrainState(
-            init_learner(k_agent), replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n),
-            jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
-        )
-        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, random_act), None), ts, None, config.warmup_steps // n)
-        return ts
-
-    def step(ts: TrainState):
-        # Learn first, then act with the updated policy: see jaxil.data.replay for why
-        # this order keeps the buffer write in place.
-        def learn_once(carry, _):
-            agent, key = carry
-            key, k = jax.random.split(key)
-            agent, metrics = learn(agent, ts.buffer, k)
-            return (agent, key), metrics
-
-        (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, config.updates_per_step)
-        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), policy_act)
-        return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
-
-    def evaluate(ts: TrainState, key: jax.Array):
-        m = policy_metrics(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference)
-        return m | {"env_steps": (ts.iteration * n).astype(jnp.float32)}  # after warm-up
-
-    num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
-    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
-
+# Online training: jaxil.rl.offpolicy's loop (env, replay buffer, learner in one scan).
 
 RewardFn = Callable[[Transition], jax.Array]  # a batch of transitions -> rewards (B,)
 
@@ -389,7 +291,7 @@ def make_train(
             batch = batch.replace(reward=jax.lax.stop_gradient(reward_fn(batch)))
         return update(agent, batch)
 
-    return make_online_train(
+    return offpolicy.make_train(
         config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,
         reference=reference,
     )

@@ -1,0 +1,128 @@
+"""Soft Q imitation learning (Reddy, Dragan & Levine 2020).
+
+No reward model at all: every batch is half expert transitions with reward 1 and half
+the agent's own transitions with reward 0, and an off-policy RL update does the rest.
+The constant rewards make the agent return to expert states and stay there.
+
+    batch = {(s, a, 1, s') from the expert} ∪ {(s, a, 0, s') from the replay buffer}
+
+The solver is SAC for continuous actions and double DQN for discrete ones (imitation's
+default), picked from the env unless ``solver`` names one. Terminations still stop the
+bootstrap, as in the paper; the env's own rewards stay in the buffer, unused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxil.data import replay
+from jaxil.data.datasets import ExpertData, sample
+from jaxil.envs.core import Env
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, heldout_metrics
+from jaxil.il.offline import check_expert_data
+from jaxil.loop import Train, static
+from jaxil.rl import dqn, offpolicy, sac
+from jaxil.types import Transition, concat
+
+SOLVERS = ("auto", "sac", "dqn")
+
+
+@struct.dataclass
+class Config:
+    """SQIL. Float fields may be arrays (a sweep is a vmap over configs)."""
+
+    solver: str = static("auto")
+    """"sac", "dqn", or "auto" (SAC for continuous actions, DQN for discrete)."""
+    gamma: float = 0.99
+    """discount."""
+    lr: float = 3e-4
+    """learning rate of every network (SAC actor, critic, temperature; the Q-network)."""
+    init_alpha: float = 1.0
+    """SAC: initial temperature (learned towards entropy −act_dim)."""
+    tau: float = 0.005
+    """SAC: polyak rate of the target critic."""
+    eps_end: float = 0.05
+    """DQN: final exploration rate (from 1, over the first quarter of the run)."""
+    target_update_every: int = static(500)
+    """DQN: updates between target-network copies."""
+    hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of the networks."""
+    activation: str = static("silu")
+    """activation of the networks."""
+    batch_size: int = static(256)
+    """rows per update, ``expert_fraction`` of them expert rows."""
+    expert_fraction: float = static(0.5)
+    """share of expert rows (reward 1) in each batch."""
+    buffer_size: int = static(1_000_000)
+    """replay capacity."""
+    warmup_steps: int = static(2_000)
+    """uniformly random env steps before learning."""
+    num_envs: int = static(1)
+    """parallel environments."""
+    updates_per_step: int = static(1)
+    """updates per iteration (num_envs env steps)."""
+    steps: int = static(1_000_000)
+    """total environment steps after warm-up."""
+    eval_every: int = static(10_000)
+    """environment steps between evaluations."""
+    eval_episodes: int = static(10)
+    """evaluation episodes per evaluation, run in parallel."""
+
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise JaxilError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
+        if not 0.0 < self.expert_fraction < 1.0:
+            raise JaxilError(f"expert_fraction must be in (0, 1), got {self.expert_fraction}.")
+        offpolicy.check_config(self, self.batch_size)
+
+    def solver_config(self, discrete: bool) -> sac.Config | dqn.Config:
+        loop = dict(
+            gamma=self.gamma, hidden=self.hidden, activation=self.activation, batch_size=self.batch_size,
+            buffer_size=self.buffer_size, warmup_steps=self.warmup_steps, num_envs=self.num_envs,
+            updates_per_step=self.updates_per_step, steps=self.steps, eval_every=self.eval_every,
+            eval_episodes=self.eval_episodes,
+        )
+        if self.solver == "dqn" or (self.solver == "auto" and discrete):
+            return dqn.Config(lr=self.lr, eps_end=self.eps_end, target_update_every=self.target_update_every, **loop)
+        return sac.Config(actor_lr=self.lr, critic_lr=self.lr, alpha_lr=self.lr, init_alpha=self.init_alpha,
+                          tau=self.tau, **loop)
+
+
+def sqil_batch(expert: Transition, agent: Transition) -> Transition:
+    """The expert rows with reward 1, the agent's rows with reward 0, in one batch."""
+    return concat(expert.replace(reward=jnp.ones_like(expert.reward)),
+                  agent.replace(reward=jnp.zeros_like(agent.reward)))
+
+
+def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
+    """``train(key) -> (state, metrics)``: ``config.steps`` env steps of SQIL on ``env``."""
+    spec = env.spec
+    solver_config = config.solver_config(spec.discrete)
+    solver = dqn if isinstance(solver_config, dqn.Config) else sac
+    if solver is sac:
+        check_expert_data(data, env, "SQIL with SAC", continuous=True)
+    else:
+        check_expert_data(data, env, "SQIL")
+        if not spec.discrete:
+            raise JaxilError(f"SQIL's DQN solver needs discrete actions; env {spec.name!r} is continuous (use solver sac).")
+    n_expert = round(config.expert_fraction * config.batch_size)
+
+    def learn(state, buffer: replay.ReplayBuffer, key: jax.Array):
+        k_e, k_r = jax.random.split(key)
+        batch = sqil_batch(sample(k_e, data.train, n_expert), replay.sample(buffer, k_r, config.batch_size - n_expert))
+        return solver.update(state, batch)
+
+    inner = offpolicy.make_train(
+        solver_config, env, init_learner=lambda key: solver.init(key, solver_config, spec), learn=learn,
+        policy_fn=solver.policy, reference=reference,
+    )
+
+    def evaluate(ts: offpolicy.TrainState, key: jax.Array):
+        return inner.evaluate(ts, key) | heldout_metrics(lambda o: solver.policy(ts.agent, o), data.heldout)
+
+    return dataclasses.replace(inner, evaluate=evaluate)

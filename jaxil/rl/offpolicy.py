@@ -1,0 +1,147 @@
+"""The off-policy online loop, shared by SAC, DQN and the off-policy imitation learners
+(GAIL, AIRL, SQIL, RECOIL-online): environments, a replay buffer and the learner in one
+``lax.scan``.
+
+After ``warmup_steps`` env steps with uniformly random actions, each iteration calls
+``learn(learner, buffer, key)`` ``updates_per_step`` times, then steps every env once
+with the learner's behaviour policy and stores the transitions. The learner is any
+pytree; the loop never looks inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxil.data import replay
+from jaxil.envs.core import Env, random_action
+from jaxil.envs.rollout import track_returns
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, policy_metrics
+from jaxil.loop import Train, chunking
+from jaxil.types import Transition
+
+
+class LoopConfig(Protocol):
+    """The fields of a solver's Config the loop reads."""
+
+    num_envs: int
+    warmup_steps: int
+    updates_per_step: int
+    buffer_size: int
+    steps: int
+    eval_every: int
+    eval_episodes: int
+
+
+Learner = Any
+Learn = Callable[[Learner, replay.ReplayBuffer, jax.Array], tuple[Learner, dict]]  # (learner, buffer, key)
+
+
+@struct.dataclass
+class TrainState:
+    agent: Learner
+    buffer: replay.ReplayBuffer
+    env_state: chex.ArrayTree
+    obs: jax.Array  # (num_envs, obs_dim)
+    episode_return: jax.Array  # (num_envs,)
+    last_return: jax.Array
+    iteration: jax.Array  # iterations after warm-up (num_envs env steps each)
+    key: jax.Array
+
+
+Actor = Callable[[TrainState, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> actions
+
+
+def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
+    """Step every env once with ``act``; store the transitions; track episode returns."""
+    key, act_key, env_key = jax.random.split(ts.key, 3)
+    action = act(ts, ts.obs, act_key)
+    n = ts.obs.shape[0]
+    env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
+    t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
+    ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
+    return ts.replace(
+        buffer=replay.add(ts.buffer, t), env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last, key=key
+    )
+
+
+def make_train(
+    config: LoopConfig,
+    env: Env,
+    *,
+    init_learner: Callable[[jax.Array], Learner],
+    learn: Learn,
+    policy_fn: Callable[[Learner, jax.Array], Any],
+    reference: Reference | None = None,
+) -> Train:
+    """The off-policy loop: ``config.warmup_steps`` uniformly random steps, then per
+    iteration ``config.updates_per_step`` calls of ``learn`` and one step of every env
+    with ``policy_fn(learner, obs)``. ``config`` supplies the loop's sizes only."""
+    spec = env.spec
+    n = config.num_envs
+
+    def random_act(ts, obs, key):
+        return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, n))
+
+    def policy_act(ts, obs, key):
+        return policy_fn(ts.agent, obs).sample(seed=key)
+
+    def init_fn(key):
+        k_agent, k_env, k_run = jax.random.split(key, 3)
+        env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
+        example = Transition(
+            obs[0], jnp.zeros(spec.action_shape, jnp.int32 if spec.discrete else jnp.float32), jnp.zeros(()), obs[0], jnp.zeros((), bool), jnp.zeros((), bool)
+        )
+        ts = TrainState(
+            init_learner(k_agent), replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n),
+            jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
+        )
+        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, random_act), None), ts, None, config.warmup_steps // n)
+        return ts
+
+    def step(ts: TrainState):
+        # Learn first, then act with the updated policy: see jaxil.data.replay for why
+        # this order keeps the buffer write in place.
+        def learn_once(carry, _):
+            agent, key = carry
+            key, k = jax.random.split(key)
+            agent, metrics = learn(agent, ts.buffer, k)
+            return (agent, key), metrics
+
+        (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, config.updates_per_step)
+        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), policy_act)
+        return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
+
+    def evaluate(ts: TrainState, key: jax.Array):
+        m = policy_metrics(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference)
+        return m | {"env_steps": (ts.iteration * n).astype(jnp.float32)}  # after warm-up
+
+    num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
+    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
+
+
+def check_config(config: LoopConfig, batch_size: int) -> None:
+    """Clear errors for loop sizes that cannot work (called by solvers' Configs)."""
+    for name in ("num_envs", "buffer_size", "updates_per_step", "eval_episodes"):
+        if getattr(config, name) <= 0:
+            raise JaxilError(f"{name} must be positive, got {getattr(config, name)}.")
+    if batch_size <= 0:
+        raise JaxilError(f"batch_size must be positive, got {batch_size}.")
+    n = config.num_envs
+    if config.buffer_size < max(n, batch_size):
+        raise JaxilError(
+            f"buffer_size ({config.buffer_size}) must hold at least one batch and one step of all envs "
+            f"({max(n, batch_size)})."
+        )
+    if config.warmup_steps < n:
+        raise JaxilError(f"warmup_steps ({config.warmup_steps}) must cover at least one step of all envs ({n}).")
+    for name in ("steps", "eval_every", "warmup_steps"):
+        if getattr(config, name) % n:
+            raise JaxilError(f"{name} ({getattr(config, name)}) must be a multiple of num_envs ({n}).")
+    chunking(config.steps // n, config.eval_every // n)
