@@ -16,11 +16,10 @@ experiments/results/bench-updates.json), so ``--steps`` runs a labelled reduced 
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import subprocess
 import sys
 from pathlib import Path
+
+from record import budget_label, protocol_parser, run_recorded
 
 FULL_BUDGET = {"bc": 200_000, "ibc": 500_000, "iqlearn": 500_000, "recoil": 500_000}
 # Where a jaxil default differs from CleanIL's config, the protocol passes CleanIL's.
@@ -39,13 +38,7 @@ def command(algo: str, env: str, seeds: int, steps: int, out: Path) -> list[str]
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--algos", default="bc,ibc,iqlearn,recoil", help="comma-separated algorithms")
-    p.add_argument("--envs", default="hopper,walker2d,halfcheetah,ant", help="comma-separated envs")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    p.add_argument("--steps", type=int, default=None, help="updates per seed (default: the protocol's; less is labelled reduced)")
-    p.add_argument("--runs-dir", type=Path, default=Path("runs/offline-table"), help="where run directories go")
-    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    p = protocol_parser(__doc__, "bc,ibc,iqlearn,recoil", "hopper,walker2d,halfcheetah,ant", "updates", "runs/offline-table")
     a = p.parse_args()
     for algo in a.algos.split(","):
         if algo not in FULL_BUDGET:
@@ -55,14 +48,10 @@ def main() -> int:
         if steps % min(10_000, steps):
             p.error(f"--steps must be a multiple of 10,000 (the evaluation interval), got {steps}")
         for env in a.envs.split(","):
-            budget = f"{steps:,} updates per seed" + (
-                f" (reduced: the protocol's is {full:,})" if steps < full else " (the protocol's full budget)"
-            ) + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
+            budget = budget_label(steps, full, "updates") + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
             what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's offline protocol, CleanIL's hyperparameters"
-            run = [sys.executable, str(HERE / "record.py"), str(HERE / "results" / f"{algo}-{env}.json"),
-                   "--what", what, "--budget", budget, "--", *command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")]
-            print("+", shlex.join(run), flush=True)
-            if not a.dry_run and subprocess.run(run).returncode != 0:
+            cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
+            if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):
                 return 1
     return 0
 

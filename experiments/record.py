@@ -28,6 +28,52 @@ def accelerator() -> str:
     return "no GPU" if jax.default_backend() == "cpu" else ", ".join(d.device_kind for d in jax.devices())
 
 
+def learning_curve(run_dir: Path) -> dict | None:
+    """Per-seed evaluation curves from the run's metrics.csv (x: env steps for online
+    algorithms, updates for offline ones)."""
+    from jaxil.driver import read_metrics
+
+    if not (run_dir / "metrics.csv").is_file():
+        return None
+    rows = read_metrics(run_dir)
+    metric = "normalized_score" if "normalized_score" in rows[0] else "eval_return"
+    x_key = "env_steps" if "env_steps" in rows[0] else "step"
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per_seed = {s: sorted((r for r in rows if int(r["seed"]) == s), key=lambda r: r["chunk"]) for s in seeds}
+    return {
+        "x": x_key,
+        "metric": metric,
+        "points": [int(r[x_key]) for r in per_seed[seeds[0]]],
+        "per_seed": {str(s): [round(float(r[metric]), 2) for r in per_seed[s]] for s in seeds},
+    }
+
+
+def protocol_parser(doc: str, algos: str, envs: str, unit: str, runs_dir: str) -> argparse.ArgumentParser:
+    """The flags every protocol script (offline_table, online_table) takes."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--algos", default=algos, help="comma-separated algorithms")
+    p.add_argument("--envs", default=envs, help="comma-separated envs")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    p.add_argument("--steps", type=int, default=None, help=f"{unit} per seed (default: the protocol's; less is labelled reduced)")
+    p.add_argument("--runs-dir", type=Path, default=Path(runs_dir), help="where run directories go")
+    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    return p
+
+
+def budget_label(steps: int, full: int, unit: str) -> str:
+    """"N unit per seed", saying whether that is the protocol's budget or a reduced one."""
+    which = f" (reduced: the protocol's is {full:,})" if steps < full else " (the protocol's full budget)"
+    return f"{steps:,} {unit} per seed{which}"
+
+
+def run_recorded(out: Path, what: str, budget: str, command: list[str], dry_run: bool = False) -> bool:
+    """Run ``command`` through this script (a fresh process), recording into ``out``;
+    with ``dry_run`` only print it. True on success."""
+    run = [sys.executable, str(Path(__file__).resolve()), str(out), "--what", what, "--budget", budget, "--", *command]
+    print("+", shlex.join(run), flush=True)
+    return dry_run or subprocess.run(run).returncode == 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="results JSON to write")
@@ -59,6 +105,8 @@ def main() -> int:
         "jaxil_commit": commit + ("-dirty" if dirty else ""),
         "summary": summary,
     }
+    if "out" in summary:
+        record["learning_curve"] = learning_curve(Path(summary["out"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))

@@ -1,0 +1,83 @@
+"""CleanIL's online table on jaxil's own data: one recorded run per algorithm and env.
+
+The protocol (../shared/reference/cleanil.md §5.2, §6): the first 10 expert trajectories
+of ``jaxil/<env>/expert-v0``, 1M env steps after 2,000 uniformly random ones, one
+learner update per env step, CleanIL's hyperparameters (each Config's defaults); the
+final evaluation's normalized score per seed, with IQM and 95% bootstrap CI. Each run
+goes through ``experiments/record.py`` into ``experiments/results/<algo>-<env>.json``
+with its exact command, seeds, budget (labelled "reduced" below the protocol's), wall
+time and learning curves.
+
+``--envs pendulum`` runs the small pendulum setting of the tests instead (2×64 nets,
+learning rate 1e-3; on-policy GAIL with PPO): minutes on 2 CPU cores, not CleanIL's
+protocol, and labelled so.
+
+    python experiments/online_table.py --algos gail --envs hopper --seeds 3 [--steps 100000]
+    python experiments/online_table.py --algos gail,gail-ppo,airl,sqil,recoil-online --envs pendulum --seeds 8
+
+On 2 CPU cores one seed of off-policy GAIL runs about 100 env steps/s on hopper
+(experiments/bench/bench_gail.py), so 1M steps take about 3 h per seed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from record import budget_label, protocol_parser, run_recorded
+
+ALGOS = {"gail": "gail", "gail-ppo": "gail", "airl": "airl", "sqil": "sqil", "recoil-online": "recoil-online"}
+FULL_BUDGET = 1_000_000
+NUM_EXPERT_TRAJS = 10
+HERE = Path(__file__).resolve().parent
+
+_SMALL = ["--hidden", "64", "64", "--warmup-steps", "1000", "--buffer-size", "20000", "--eval-every", "2000"]
+PENDULUM = {
+    "gail": (12_000, [*_SMALL, "--disc-hidden", "64", "64", "--actor-lr", "1e-3", "--critic-lr", "1e-3",
+                      "--disc-lr", "1e-3"]),
+    "airl": (8_000, [*_SMALL, "--disc-hidden", "64", "64", "--actor-lr", "1e-3", "--critic-lr", "1e-3",
+                     "--disc-lr", "1e-3"]),
+    "gail-ppo": (307_200, ["--generator", "ppo", "--hidden", "64", "64", "--activation", "tanh", "--disc-hidden", "64",
+                           "64", "--num-envs", "16", "--rollout-steps", "128", "--ppo-lr", "1e-3", "--gamma", "0.95",
+                           "--disc-updates", "4", "--eval-every", "30720"]),
+    "sqil": (6_000, [*_SMALL, "--lr", "1e-3"]),
+    "recoil-online": (6_000, [*_SMALL, "--actor-lr", "1e-3", "--critic-lr", "1e-3"]),
+}
+
+
+def command(algo: str, env: str, seeds: int, steps: int, out: Path) -> list[str]:
+    if env == "pendulum":
+        flags = PENDULUM[algo][1]
+    else:
+        flags = ["--eval-every", str(min(10_000, steps))] + (["--generator", "ppo"] if algo == "gail-ppo" else [])
+    return [
+        "jaxil", "train", ALGOS[algo], "--env", env, "--num-expert-trajs", str(NUM_EXPERT_TRAJS), "--seeds", str(seeds),
+        "--steps", str(steps), "--out", str(out), "--no-progress", *flags,
+    ]
+
+
+def main() -> int:
+    p = protocol_parser(__doc__, "gail,recoil-online", "hopper,halfcheetah,walker2d", "env steps", "runs/online-table")
+    a = p.parse_args()
+    for algo in a.algos.split(","):
+        if algo not in ALGOS:
+            p.error(f"unknown algorithm {algo!r}; choose from {sorted(ALGOS)}")
+        for env in a.envs.split(","):
+            if env == "pendulum":
+                steps = a.steps or PENDULUM[algo][0]
+                budget = f"{steps:,} env steps per seed, the tests' small pendulum setting (not CleanIL's protocol)"
+                what = f"{algo} on jaxil/pendulum/expert-v0, 10 expert trajectories, small pendulum setting"
+            else:
+                steps = a.steps or FULL_BUDGET
+                if steps % min(10_000, steps):
+                    p.error(f"--steps must be a multiple of 10,000 (the evaluation interval), got {steps}")
+                budget = budget_label(steps, FULL_BUDGET, "env steps") + f", {NUM_EXPERT_TRAJS} expert trajectories"
+                what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's online protocol, CleanIL's hyperparameters"
+            cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
+            if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
