@@ -33,8 +33,8 @@ HERE = Path(__file__).resolve().parent
 
 _SMALL = ["--hidden", "64", "64", "--warmup-steps", "1000", "--buffer-size", "20000", "--eval-every", "2000"]
 PENDULUM = {
-    "gail": (12_000, [*_SMALL, "--disc-hidden", "64", "64", "--actor-lr", "1e-3", "--critic-lr", "1e-3",
-                      "--disc-lr", "1e-3"]),
+    "gail": (12_000, [*_SMALL, "--disc-hidden", "64", "64", "--disc-activation", "relu", "--actor-lr", "1e-3",
+                      "--critic-lr", "1e-3", "--disc-lr", "1e-3"]),
     "airl": (8_000, [*_SMALL, "--disc-hidden", "64", "64", "--actor-lr", "1e-3", "--critic-lr", "1e-3",
                      "--disc-lr", "1e-3"]),
     "gail-ppo": (307_200, ["--generator", "ppo", "--hidden", "64", "64", "--activation", "tanh", "--disc-hidden", "64",

@@ -25,6 +25,8 @@ SEEDS = 8
 # small nets and lr 1e-3 (CleanIL's 3e-4 needs about twice the steps here).
 SAC_GEN = dict(hidden=(64, 64), disc_hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, disc_lr=1e-3,
                warmup_steps=1000, buffer_size=20_000, eval_every=2000)
+# GAIL's Wasserstein critic with SiLU learns too slowly here (IQM ~65 at 12k steps); ReLU: all seeds ≥ 99
+GAIL_SAC = SAC_GEN | dict(disc_activation="relu", steps=12_000)
 # On-policy: PPO with 16 envs, normalized observations, γ 0.95 (pendulum's usual PPO setup).
 PPO_GEN = dict(generator="ppo", hidden=(64, 64), activation="tanh", disc_hidden=(64, 64), num_envs=16,
                rollout_steps=128, ppo_lr=1e-3, gamma=0.95, disc_updates=4, steps=16 * 128 * 150,
@@ -149,7 +151,7 @@ def airl_run(pendulum_expert):
 
 
 def test_gail_off_policy_reaches_expert_on_pendulum(pendulum_expert):
-    _, scores = learn(gail, SAC_GEN | dict(steps=12_000), pendulum_expert)
+    _, scores = learn(gail, GAIL_SAC, pendulum_expert)
     assert iqm(scores[:, -1]) >= 90, f"IQM {iqm(scores[:, -1]):.1f}, final scores {np.round(scores[:, -1], 1)}"
 
 
@@ -167,7 +169,9 @@ def test_airl_reward_transfers_to_a_fresh_agent(airl_run, pendulum_expert):
     """SAC from scratch on each seed's learned g(s) alone, scored on the true reward."""
     states, _ = airl_run
     _, ref = pendulum_expert
-    _, solver = recipe_config("pendulum", dict(steps=16_000, eval_every=4000))
+    # the recipe's SAC with 2×64 nets and lr 1e-3 (the recipe's 2×256 takes ~10 min for 8 seeds)
+    small = dict(hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3)
+    _, solver = recipe_config("pendulum", small | dict(steps=16_000, eval_every=4000))
 
     def transfer(ts, key):
         return airl.transfer_train(ts.agent, solver, PENDULUM, ref)(key)

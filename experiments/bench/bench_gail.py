@@ -25,7 +25,7 @@ from jaxil import data, envs
 from jaxil.il import gail
 from jaxil.rl import sac
 
-from bench_updates import Timer, matmul_chain  # noqa: E402  (run from this directory or via the path)
+from bench_updates import Timer, flops_of, matmul_chain
 
 
 def loop_runner(train, steps: int):
@@ -58,8 +58,9 @@ def main() -> None:
     timer = Timer()
     fn, x, matmul_flops = matmul_chain(256, 256, 2000)
     timer.add("matmul", fn, x)
-    compile_s = {}
+    compile_s, flops = {}, {}
     for name, train in programs.items():
+        flops[name] = flops_of(lambda c, t=train: t.step(c)[0], jax.jit(train.init)(jax.random.PRNGKey(0)))
         for n in seed_counts:
             if name == "sac" and n != 1:
                 continue
@@ -84,14 +85,19 @@ def main() -> None:
             "env_steps_per_s_total": int(n) * a.steps / secs,
             "updates_per_s_total": int(n) * a.steps / secs,  # one discriminator + one SAC update per env step
             "compile_s": compile_s[key],
+            "flops_per_step": flops[name],
+            "fraction_of_layer_matmul_peak": flops[name] * int(n) * a.steps / secs / peak,
         })
-    print(f"{'program':<10}{'seeds':>6}{'steps/s/seed':>14}{'steps/s total':>15}{'compile s':>11}")
+    print(f"{'program':<10}{'seeds':>6}{'steps/s/seed':>14}{'steps/s total':>15}{'compile s':>11}"
+          f"{'GFLOP/step':>12}{'of peak':>9}")
     for r in rows:
         print(f"{r['name']:<10}{r['seeds']:>6}{r['env_steps_per_s_per_seed']:>14.1f}"
-              f"{r['env_steps_per_s_total']:>15.1f}{r['compile_s']:>11.1f}")
+              f"{r['env_steps_per_s_total']:>15.1f}{r['compile_s']:>11.1f}{r['flops_per_step'] / 1e9:>12.2f}"
+              f"{r['fraction_of_layer_matmul_peak']:>9.0%}")
     gail1 = next(r for r in rows if r["name"] == "gail" and r["seeds"] == 1)
     sac1 = next(r for r in rows if r["name"] == "sac")
-    print(f"matmul peak (256x256 layer): {peak / 1e9:.1f} GFLOP/s; GAIL/SAC step time ratio "
+    print(f"matmul peak (256x256 layer): {peak / 1e9:.1f} GFLOP/s, at which GAIL's FLOPs allow "
+          f"{peak / flops['gail']:.0f} steps/s; GAIL/SAC step time ratio "
           f"{sac1['env_steps_per_s_per_seed'] / gail1['env_steps_per_s_per_seed']:.2f}")
     print(json.dumps({
         "bench": "gail",
@@ -105,6 +111,8 @@ def main() -> None:
         "rows": rows,
         "gail_env_steps_per_s_1seed": gail1["env_steps_per_s_per_seed"],
         "target_env_steps_per_s_1seed": 130.0,
+        # the most one seed could run if every FLOP ran at the layer matmul peak
+        "gail_steps_per_s_at_layer_peak": peak / flops["gail"],
         "wall_s": time.perf_counter() - t0,
     }))
 
