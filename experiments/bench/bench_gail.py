@@ -3,7 +3,7 @@
 write) inside one jitted ``lax.scan``, for 1, 8 and 64 vmapped seeds, plus compile time.
 
 CleanIL's schedule and sizes: one discriminator and one SAC update per env step,
-2×256 ReLU nets, discriminator batch 256 + 256, SAC batch 128 expert + 128 replay,
+3×256 SiLU nets, discriminator batch 256 + 256, SAC batch 128 expert + 128 replay,
 10 expert trajectories of jaxil's hopper data, the env on the data's (mjx) backend.
 SAC alone (env reward, same loop) and the matmul peak at the layer shape are timed in the
 same run, so the ratios hold on a busy machine. Prints a table, then one JSON line.
@@ -53,7 +53,7 @@ def main() -> None:
     common = dict(buffer_size=a.buffer_size, warmup_steps=256, steps=a.steps, eval_every=a.steps)
     programs = {
         "gail": gail.make_train(gail.Config(**common), expert, env),
-        "sac": sac.make_train(sac.Config(**common), env),
+        "sac": sac.make_train(sac.Config(hidden=(256, 256, 256), activation="silu", **common), env),
     }
     timer = Timer()
     fn, x, matmul_flops = matmul_chain(256, 256, 2000)
