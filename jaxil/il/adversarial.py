@@ -248,8 +248,26 @@ def update_off_policy(
     batch = replay.sample(buffer, k_r, cfg.batch_size - n_expert)
     if n_expert:
         batch = concat(sample(k_e, expert.train, n_expert), batch)
-    generator, m_sac = sac.update(state.generator, relabel(state, disc, batch))
-    return state.replace(generator=generator), jax.tree.map(jnp.mean, m_disc) | m_sac
+    state, m_sac = update_sac_generator(state, disc, batch)
+    return state, jax.tree.map(jnp.mean, m_disc) | m_sac
+
+
+def update_sac_generator(state: State, disc: Discriminator, batch: Transition) -> tuple[State, dict]:
+    """One SAC update on ``batch`` relabeled by the current discriminator."""
+    generator, metrics = sac.update(state.generator, relabel(state, disc, batch))
+    return state.replace(generator=generator), metrics
+
+
+def update(
+    state: State, disc: Discriminator, batch: tuple[Transition, Transition, Transition]
+) -> tuple[State, dict]:
+    """The off-policy update on given rows ``(expert, generator, policy batch)``: one
+    discriminator step on expert vs generator rows, then one SAC update on the relabeled
+    policy batch (what the loop does with rows it samples itself)."""
+    expert, fake, policy_batch = batch
+    state, m_disc = update_discriminator(state, disc, expert, fake)
+    state, m_sac = update_sac_generator(state, disc, policy_batch)
+    return state, m_disc | m_sac
 
 
 def update_on_policy(state: State, disc: Discriminator, expert: ExpertData, rollout: ppo.Rollout) -> tuple[State, dict]:

@@ -117,6 +117,12 @@ def init(key: jax.Array, config: Config, env: Env) -> adversarial.State:
     return adversarial.init(key, config, env, discriminator(config))
 
 
+def update(state: adversarial.State, batch: tuple[Transition, Transition, Transition]):
+    """One discriminator step on (expert, generator) rows, then one SAC update on the
+    relabeled policy batch: ``batch = (expert, generator, policy_batch)``."""
+    return adversarial.update(state, discriminator(state.config), batch)
+
+
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of GAIL on ``env``
     against the expert ``data``."""
