@@ -45,10 +45,8 @@ def main() -> int:
             p.error(f"unknown algorithm {algo!r}; choose from {sorted(FULL_BUDGET)}")
         full = FULL_BUDGET[algo]
         steps = a.steps or full
-        if steps % min(10_000, steps):
-            p.error(f"--steps must be a multiple of 10,000 (the evaluation interval), got {steps}")
         for env in a.envs.split(","):
-            budget = budget_label(steps, full, "updates") + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
+            budget = budget_label(steps, full, "updates", p) + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
             what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's offline protocol, CleanIL's hyperparameters"
             cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
             if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):

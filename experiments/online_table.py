@@ -69,9 +69,7 @@ def main() -> int:
                 what = f"{algo} on jaxil/pendulum/expert-v0, 10 expert trajectories, small pendulum setting"
             else:
                 steps = a.steps or FULL_BUDGET
-                if steps % min(10_000, steps):
-                    p.error(f"--steps must be a multiple of 10,000 (the evaluation interval), got {steps}")
-                budget = budget_label(steps, FULL_BUDGET, "env steps") + f", {NUM_EXPERT_TRAJS} expert trajectories"
+                budget = budget_label(steps, FULL_BUDGET, "env steps", p) + f", {NUM_EXPERT_TRAJS} expert trajectories"
                 what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's online protocol, CleanIL's hyperparameters"
             cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
             if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):

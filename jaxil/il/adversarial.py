@@ -44,10 +44,12 @@ GENERATORS = ("sac", "ppo")
 
 
 @struct.dataclass
-class Config:
+class Config(offpolicy.LoopConfig):
     """Discriminator and generator settings shared by GAIL and AIRL. Float fields may be
     arrays (a sweep is a vmap over configs). Defaults follow CleanIL's GAIL (SAC generator,
-    10 expert trajectories, one discriminator and one SAC update per env step)."""
+    10 expert trajectories, one discriminator and one SAC update per env step). The loop's
+    sizes come from :class:`offpolicy.LoopConfig`; the PPO generator uses its num_envs, steps
+    and eval settings and ignores the replay ones."""
 
     generator: str = static("sac")
     """"sac" (off-policy, replay buffer) or "ppo" (on-policy rollouts)."""
@@ -75,14 +77,6 @@ class Config:
     """hidden widths of the generator's actor and critic."""
     activation: str = static("silu")
     """activation of the generator's nets."""
-    num_envs: int = static(1)
-    """parallel environments."""
-    steps: int = static(1_000_000)
-    """total environment steps (after the sac generator's warm-up)."""
-    eval_every: int = static(10_000)
-    """environment steps between evaluations."""
-    eval_episodes: int = static(10)
-    """evaluation episodes per evaluation, run in parallel."""
     # sac generator
     actor_lr: float = 3e-4
     """SAC actor and temperature learning rate."""
@@ -96,10 +90,6 @@ class Config:
     """rows per SAC update, ``expert_fraction`` of them expert rows."""
     expert_fraction: float = static(0.5)
     """share of expert rows in SAC's batch (CleanIL's real_ratio)."""
-    buffer_size: int = static(1_000_000)
-    """replay capacity."""
-    warmup_steps: int = static(2_000)
-    """uniformly random env steps before learning."""
     # ppo generator
     ppo_lr: float = 3e-4
     """PPO learning rate (annealed to 0)."""
@@ -135,9 +125,7 @@ class Config:
             return sac.Config(
                 actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.actor_lr, gamma=self.gamma,
                 tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
-                batch_size=self.batch_size, buffer_size=self.buffer_size, num_envs=self.num_envs,
-                warmup_steps=self.warmup_steps, steps=self.steps, eval_every=self.eval_every,
-                eval_episodes=self.eval_episodes,
+                batch_size=self.batch_size, **self.loop_fields(),
             )
         return ppo.Config(
             lr=self.ppo_lr, gamma=self.gamma, gae_lambda=self.gae_lambda, clip_eps=self.clip_eps,

@@ -28,13 +28,13 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, chunking, is_static_zero, static
+from jaxil.loop import Train, is_static_zero, static
 from jaxil.nets import make_actor
 from jaxil.types import Transition
 
 
 @struct.dataclass
-class Config:
+class Config(offline.Config):
     """Behavioral cloning. Float fields may be arrays (a sweep is a vmap over configs)."""
 
     lr: float = 1e-3
@@ -43,29 +43,22 @@ class Config:
     """weight of ‖θ‖²/2 on all policy parameters."""
     ent_weight: float = 0.0
     """weight of the policy-entropy bonus."""
-    hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden layer widths of the policy MLP."""
-    activation: str = static("silu")
-    """activation of the policy MLP (relu, silu, tanh, gelu, elu, leaky_relu)."""
     lr_schedule: str = static("cosine")
     """"constant", or "cosine" decay to 0 over the run (steadies the final policy)."""
     batch_size: int = static(256)
     """expert transitions per update (sampled with replacement)."""
     steps: int = static(20_000)
-    """total gradient updates."""
     eval_every: int = static(2_000)
-    """updates between evaluations (one chunk of the chunked driver)."""
     eval_episodes: int = static(50)
-    """evaluation episodes, run in parallel, per evaluation."""
     eval_deterministic: bool = static(True)
     """evaluate with the policy's mode (else sample actions)."""
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0 or self.eval_episodes <= 0:
-            raise JaxilError("batch_size and eval_episodes must be positive.")
+        super().__post_init__()
+        if self.batch_size <= 0:
+            raise JaxilError(f"batch_size must be positive, got {self.batch_size}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise JaxilError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
-        chunking(self.steps, self.eval_every)
         for name in ("lr", "l2_weight", "ent_weight"):
             v = getattr(self, name)
             if isinstance(v, (int, float)) and (v < 0 or (name == "lr" and v == 0)):

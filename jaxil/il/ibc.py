@@ -31,14 +31,14 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
 from jaxil.rl import sac
 from jaxil.types import Transition
 
 
 @struct.dataclass
-class Config:
+class Config(offline.Config):
     """IBC (SAC-actor variant). Float fields may be arrays (a sweep is a vmap over configs).
     Defaults follow CleanIL's benchmark configs."""
 
@@ -57,23 +57,13 @@ class Config:
     """clip of the energy's output."""
     uniform_negatives: int = static(3)
     """K: uniformly random negative actions per state (plus one from the actor)."""
-    hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden widths of actor and energy MLPs."""
-    activation: str = static("silu")
-    """activation of actor and energy MLPs."""
     batch_size: int = static(256)
     """expert transitions per update."""
-    steps: int = static(500_000)
-    """total updates."""
-    eval_every: int = static(10_000)
-    """updates between evaluations."""
-    eval_episodes: int = static(20)
-    """evaluation episodes per evaluation (parallel, deterministic)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.uniform_negatives < 0:
             raise JaxilError(f"uniform_negatives must be non-negative, got {self.uniform_negatives}.")
-        chunking(self.steps, self.eval_every)
 
     def sac_config(self) -> sac.Config:
         """The SAC learner that holds the actor, temperature and (as its one critic) the energy."""

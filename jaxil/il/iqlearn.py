@@ -33,7 +33,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
 from jaxil.rl import awr, sac
 from jaxil.types import Transition
@@ -42,7 +42,7 @@ ACTOR_UPDATES = ("awr", "sac")
 
 
 @struct.dataclass
-class Config:
+class Config(offline.Config):
     """IQ-Learn (offline). Float fields may be arrays (a sweep is a vmap over configs).
     Defaults follow CleanIL's benchmark configs."""
 
@@ -70,23 +70,13 @@ class Config:
     """policy extraction: "awr" (weighted likelihood) or "sac" (maximize Q, learned α)."""
     awr_max_weight: float = static(100.0)
     """AWR weight clip."""
-    hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden widths of actor and critic MLPs."""
-    activation: str = static("silu")
-    """activation of actor and critic MLPs."""
     batch_size: int = static(256)
     """expert transitions per update."""
-    steps: int = static(500_000)
-    """total updates."""
-    eval_every: int = static(10_000)
-    """updates between evaluations."""
-    eval_episodes: int = static(20)
-    """evaluation episodes per evaluation (parallel, deterministic)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.actor_update not in ACTOR_UPDATES:
             raise JaxilError(f"actor_update must be one of {ACTOR_UPDATES}, got {self.actor_update!r}.")
-        chunking(self.steps, self.eval_every)
 
     def sac_config(self) -> sac.Config:
         """The SAC learner that holds IQ-Learn's actor, critics and optimizers."""

@@ -6,13 +6,37 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+from flax import struct
 
 from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
-from jaxil.loop import Train, chunking
+from jaxil.loop import Train, chunking, static
 from jaxil.types import Transition
+
+
+@struct.dataclass
+class Config:
+    """Network sizes and budget every offline learner's Config inherits (defaults follow
+    CleanIL: 3×256 SiLU nets, 500k updates, evaluation every 10k)."""
+
+    hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of the MLPs (policy, and critic or energy where there is one)."""
+    activation: str = static("silu")
+    """activation of the MLPs (relu, silu, tanh, gelu, elu, leaky_relu)."""
+    steps: int = static(500_000)
+    """total gradient updates."""
+    eval_every: int = static(10_000)
+    """updates between evaluations (one chunk of the chunked driver)."""
+    eval_episodes: int = static(20)
+    """evaluation episodes per evaluation, run in parallel."""
+
+    def __post_init__(self) -> None:
+        if self.eval_episodes <= 0:
+            raise JaxilError(f"eval_episodes must be positive, got {self.eval_episodes}.")
+        chunking(self.steps, self.eval_every)
+
 
 State = Any
 KeySplit = Callable[[State], tuple[State, jax.Array]]  # state -> (state with a fresh key, key)

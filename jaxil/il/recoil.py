@@ -49,7 +49,7 @@ from jaxil.types import Transition
 
 
 @struct.dataclass
-class Config:
+class Config(offline.Config):
     """RECOIL (offline). Float fields may be arrays. Defaults follow CleanIL's configs."""
 
     actor_lr: float = 3e-4
@@ -84,19 +84,6 @@ class Config:
     """expert transitions per update."""
     offline_batch: int = static(128)
     """offline (sub-optimal ∪ expert) transitions per update."""
-    hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden widths of actor and critic MLPs."""
-    activation: str = static("silu")
-    """activation of actor and critic MLPs."""
-    steps: int = static(500_000)
-    """total updates."""
-    eval_every: int = static(10_000)
-    """updates between evaluations."""
-    eval_episodes: int = static(20)
-    """evaluation episodes per evaluation (parallel, deterministic)."""
-
-    def __post_init__(self) -> None:
-        chunking(self.steps, self.eval_every)
 
     def sac_config(self) -> sac.Config:
         return sac.Config(

@@ -39,8 +39,9 @@ from jaxil.types import Transition, concat
 
 
 @struct.dataclass
-class Config:
-    """RECOIL-online. Float fields may be arrays. Defaults follow CleanIL (hopper's τ_td)."""
+class Config(offpolicy.LoopConfig):
+    """RECOIL-online. Float fields may be arrays. Defaults follow CleanIL (hopper's τ_td).
+    The loop's sizes come from :class:`offpolicy.LoopConfig`."""
 
     actor_lr: float = 3e-4
     """actor Adam learning rate."""
@@ -70,20 +71,6 @@ class Config:
     """expert rows per update."""
     replay_batch: int = static(128)
     """replay rows per update."""
-    buffer_size: int = static(1_000_000)
-    """replay capacity."""
-    warmup_steps: int = static(2_000)
-    """uniformly random env steps before learning."""
-    num_envs: int = static(1)
-    """parallel environments."""
-    updates_per_step: int = static(1)
-    """updates per iteration (num_envs env steps)."""
-    steps: int = static(1_000_000)
-    """total environment steps after warm-up."""
-    eval_every: int = static(10_000)
-    """environment steps between evaluations."""
-    eval_episodes: int = static(10)
-    """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
         offpolicy.check_config(self, max(self.expert_batch, self.replay_batch))
@@ -92,9 +79,7 @@ class Config:
         return sac.Config(
             actor_lr=self.actor_lr, critic_lr=self.critic_lr, gamma=self.gamma, tau=self.tau,
             init_alpha=self.alpha, hidden=self.hidden, activation=self.activation, learn_alpha=False,
-            batch_size=self.expert_batch + self.replay_batch, buffer_size=self.buffer_size,
-            warmup_steps=self.warmup_steps, num_envs=self.num_envs, updates_per_step=self.updates_per_step,
-            steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes,
+            batch_size=self.expert_batch + self.replay_batch, **self.loop_fields(),
         )
 
 

@@ -33,8 +33,9 @@ SOLVERS = ("auto", "sac", "dqn")
 
 
 @struct.dataclass
-class Config:
-    """SQIL. Float fields may be arrays (a sweep is a vmap over configs)."""
+class Config(offpolicy.LoopConfig):
+    """SQIL. Float fields may be arrays (a sweep is a vmap over configs). The loop's sizes
+    come from :class:`offpolicy.LoopConfig`."""
 
     solver: str = static("auto")
     """"sac", "dqn", or "auto" (SAC for continuous actions, DQN for discrete)."""
@@ -58,20 +59,6 @@ class Config:
     """rows per update, ``expert_fraction`` of them expert rows."""
     expert_fraction: float = static(0.5)
     """share of expert rows (reward 1) in each batch."""
-    buffer_size: int = static(1_000_000)
-    """replay capacity."""
-    warmup_steps: int = static(2_000)
-    """uniformly random env steps before learning."""
-    num_envs: int = static(1)
-    """parallel environments."""
-    updates_per_step: int = static(1)
-    """updates per iteration (num_envs env steps)."""
-    steps: int = static(1_000_000)
-    """total environment steps after warm-up."""
-    eval_every: int = static(10_000)
-    """environment steps between evaluations."""
-    eval_episodes: int = static(10)
-    """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
@@ -81,12 +68,8 @@ class Config:
         offpolicy.check_config(self, self.batch_size)
 
     def solver_config(self, discrete: bool) -> sac.Config | dqn.Config:
-        loop = dict(
-            gamma=self.gamma, hidden=self.hidden, activation=self.activation, batch_size=self.batch_size,
-            buffer_size=self.buffer_size, warmup_steps=self.warmup_steps, num_envs=self.num_envs,
-            updates_per_step=self.updates_per_step, steps=self.steps, eval_every=self.eval_every,
-            eval_episodes=self.eval_episodes,
-        )
+        loop = dict(gamma=self.gamma, hidden=self.hidden, activation=self.activation, batch_size=self.batch_size,
+                    **self.loop_fields())
         if self.solver == "dqn" or (self.solver == "auto" and discrete):
             return dqn.Config(lr=self.lr, eps_end=self.eps_end, target_update_every=self.target_update_every, **loop)
         return sac.Config(actor_lr=self.lr, critic_lr=self.lr, alpha_lr=self.lr, init_alpha=self.init_alpha,

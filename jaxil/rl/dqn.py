@@ -31,8 +31,9 @@ from jaxil.types import Transition
 
 
 @struct.dataclass
-class Config:
-    """DQN. Float fields may be arrays (a sweep is a vmap over configs)."""
+class Config(offpolicy.LoopConfig):
+    """DQN. Float fields may be arrays (a sweep is a vmap over configs). The loop's sizes
+    come from :class:`offpolicy.LoopConfig`; evaluation is greedy."""
 
     lr: float = 2.5e-4
     """Adam learning rate."""
@@ -55,19 +56,9 @@ class Config:
     batch_size: int = static(128)
     """transitions per update."""
     buffer_size: int = static(50_000)
-    """replay capacity (FIFO)."""
-    num_envs: int = static(1)
-    """parallel environments stepped per iteration."""
     warmup_steps: int = static(1_000)
-    """env steps of uniformly random actions before learning."""
-    updates_per_step: int = static(1)
-    """learner updates per iteration."""
     steps: int = static(100_000)
-    """total environment steps after warm-up."""
-    eval_every: int = static(10_000)
-    """environment steps between evaluations."""
     eval_episodes: int = static(20)
-    """evaluation episodes per evaluation (greedy), run in parallel."""
 
     def __post_init__(self) -> None:
         if self.target_update_every <= 0:

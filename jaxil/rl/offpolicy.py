@@ -10,8 +10,9 @@ pytree; the loop never looks inside it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import chex
 import jax
@@ -23,20 +24,33 @@ from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import track_returns
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, policy_metrics
-from jaxil.loop import Train, chunking
+from jaxil.loop import Train, chunking, static
 from jaxil.types import Transition
 
 
-class LoopConfig(Protocol):
-    """The fields of a solver's Config the loop reads."""
+@struct.dataclass
+class LoopConfig:
+    """The loop's sizes, inherited by every off-policy solver's Config (which may change
+    the defaults). The solver's ``__post_init__`` calls :func:`check_config` with its batch."""
 
-    num_envs: int
-    warmup_steps: int
-    updates_per_step: int
-    buffer_size: int
-    steps: int
-    eval_every: int
-    eval_episodes: int
+    buffer_size: int = static(1_000_000)
+    """replay capacity (FIFO)."""
+    num_envs: int = static(1)
+    """parallel environments stepped per iteration."""
+    warmup_steps: int = static(2_000)
+    """env steps of uniformly random actions before learning (per run, all envs)."""
+    updates_per_step: int = static(1)
+    """learner updates per iteration (per num_envs env steps)."""
+    steps: int = static(1_000_000)
+    """total environment steps after warm-up."""
+    eval_every: int = static(10_000)
+    """environment steps between evaluations."""
+    eval_episodes: int = static(10)
+    """evaluation episodes per evaluation, run in parallel."""
+
+    def loop_fields(self) -> dict[str, int]:
+        """These fields by name, to build an inner solver's Config with the same loop."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(LoopConfig)}
 
 
 Learner = Any

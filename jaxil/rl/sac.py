@@ -37,8 +37,9 @@ from jaxil.types import Transition
 
 
 @struct.dataclass
-class Config:
-    """SAC. Float fields may be arrays (a sweep is a vmap over configs)."""
+class Config(offpolicy.LoopConfig):
+    """SAC. Float fields may be arrays (a sweep is a vmap over configs). The loop's sizes
+    come from :class:`offpolicy.LoopConfig`."""
 
     actor_lr: float = 3e-4
     """actor Adam learning rate."""
@@ -66,20 +67,9 @@ class Config:
     """"mse" or "huber" (δ = 1) TD loss."""
     batch_size: int = static(256)
     """transitions per update."""
-    buffer_size: int = static(1_000_000)
-    """replay capacity (FIFO)."""
-    num_envs: int = static(1)
-    """parallel environments stepped per iteration."""
     warmup_steps: int = static(5_000)
-    """env steps of uniformly random actions before learning (per run, all envs)."""
-    updates_per_step: int = static(1)
-    """learner updates per iteration (per num_envs env steps)."""
     steps: int = static(100_000)
-    """total environment steps after warm-up."""
-    eval_every: int = static(10_000)
-    """environment steps between evaluations."""
     eval_episodes: int = static(20)
-    """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
         if self.num_qs <= 0:
