@@ -13,7 +13,7 @@ learning rate 1e-3; on-policy GAIL with PPO): minutes on 2 CPU cores, not CleanI
 protocol, and labelled so.
 
     python experiments/online_table.py --algos gail --envs hopper --seeds 3 [--steps 100000]
-    python experiments/online_table.py --algos gail,gail-ppo,airl,sqil,recoil-online --envs pendulum --seeds 8
+    python experiments/online_table.py --algos gail,gail-ppo,airl,airl-ppo,sqil,recoil-online --envs pendulum --seeds 8
 
 On 2 CPU cores one seed of off-policy GAIL runs about 100 env steps/s on hopper
 (experiments/bench/bench_gail.py), so 1M steps take about 3 h per seed.
@@ -26,20 +26,22 @@ from pathlib import Path
 
 from record import budget_label, protocol_parser, run_recorded
 
-ALGOS = {"gail": "gail", "gail-ppo": "gail", "airl": "airl", "sqil": "sqil", "recoil-online": "recoil-online"}
+ALGOS = {"gail": "gail", "gail-ppo": "gail", "airl": "airl", "airl-ppo": "airl", "sqil": "sqil",
+         "recoil-online": "recoil-online"}
 FULL_BUDGET = 1_000_000
 NUM_EXPERT_TRAJS = 10
 HERE = Path(__file__).resolve().parent
 
 _SMALL = ["--hidden", "64", "64", "--warmup-steps", "1000", "--buffer-size", "20000", "--eval-every", "2000"]
+_PPO = ["--generator", "ppo", "--hidden", "64", "64", "--activation", "tanh", "--disc-hidden", "64", "64",
+        "--num-envs", "16", "--rollout-steps", "128", "--ppo-lr", "1e-3", "--gamma", "0.95", "--disc-updates", "4"]
 PENDULUM = {
     "gail": (12_000, [*_SMALL, "--disc-hidden", "64", "64", "--disc-activation", "relu", "--actor-lr", "1e-3",
                       "--critic-lr", "1e-3", "--disc-lr", "1e-3"]),
     "airl": (8_000, [*_SMALL, "--disc-hidden", "64", "64", "--actor-lr", "1e-3", "--critic-lr", "1e-3",
                      "--disc-lr", "1e-3"]),
-    "gail-ppo": (307_200, ["--generator", "ppo", "--hidden", "64", "64", "--activation", "tanh", "--disc-hidden", "64",
-                           "64", "--num-envs", "16", "--rollout-steps", "128", "--ppo-lr", "1e-3", "--gamma", "0.95",
-                           "--disc-updates", "4", "--eval-every", "30720"]),
+    "gail-ppo": (307_200, [*_PPO, "--eval-every", "30720"]),
+    "airl-ppo": (614_400, [*_PPO, "--disc-lr", "1e-3", "--eval-every", "61440"]),
     "sqil": (6_000, [*_SMALL, "--lr", "1e-3"]),
     "recoil-online": (6_000, [*_SMALL, "--actor-lr", "1e-3", "--critic-lr", "1e-3"]),
 }
@@ -49,7 +51,7 @@ def command(algo: str, env: str, seeds: int, steps: int, out: Path) -> list[str]
     if env == "pendulum":
         flags = PENDULUM[algo][1]
     else:
-        flags = ["--eval-every", str(min(10_000, steps))] + (["--generator", "ppo"] if algo == "gail-ppo" else [])
+        flags = ["--eval-every", str(min(10_000, steps))] + (["--generator", "ppo"] if algo.endswith("-ppo") else [])
     return [
         "jaxil", "train", ALGOS[algo], "--env", env, "--num-expert-trajs", str(NUM_EXPERT_TRAJS), "--seeds", str(seeds),
         "--steps", str(steps), "--out", str(out), "--no-progress", *flags,

@@ -6,9 +6,12 @@ The discriminator is structured so that a reward can be read out of it:
     D(s, a, s') = exp f / (exp f + π(a|s)),  so  logit D = f − log π(a|s)
     L_D = E_E[softplus(−(f − log π))] + E_π[softplus(f − log π)]   (expert label 1)
 
-with log π from the current generator (no gradient into it). The generator is trained on
-the shaped reward f (imitation's choice; the entropy term is the generator's own: SAC's
-temperature or PPO's bonus). With a state-only g, at optimum g recovers the expert's
+with log π from the current generator (no gradient into it). The generator's reward is
+the paper's log D − log(1 − D) = f − log π: entropy-regularized RL on f. SAC adds that
+entropy term itself (its temperature), so the SAC generator gets f alone (imitation's
+choice); PPO has no such term, so it gets f − log π — on f alone its policy narrows, −log π
+on its own actions grows, and the discriminator wins on log π without learning f. With a
+state-only g, at optimum g recovers the expert's
 reward up to a constant and h the value function up to shaping, so g(s) alone is the
 transferable reward: ``learned_reward`` returns it and ``jaxil reward-transfer`` trains
 a fresh agent on it. A terminal transition has no successor, so h(s') is dropped there.
@@ -103,8 +106,10 @@ def discriminator_loss(params, state: adversarial.State, expert: Transition, fak
 
 
 def reward(params, state: adversarial.State, batch: Transition) -> jax.Array:
-    """The generator's reward: the shaped f(s, a, s')."""
-    return shaped(state, params, batch)[0]
+    """The generator's reward: f(s, a, s') for SAC, f − log π(a|s) for PPO."""
+    if isinstance(state.generator, sac.State):
+        return shaped(state, params, batch)[0]
+    return logits(state, params, batch)
 
 
 def learned_reward(state: adversarial.State, batch: Transition) -> jax.Array:
