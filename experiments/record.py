@@ -88,6 +88,10 @@ def main() -> int:
         parser.error("give the command after --")
     split = argv.index("--")
     args, command = parser.parse_args(argv[:split]), argv[split + 1 :]
+    run_dir = Path(command[command.index("--out") + 1]) if "--out" in command[:-1] else None
+    if run_dir is not None and run_dir.exists() and any(run_dir.iterdir()):
+        # jaxil would resume (or just re-evaluate) that run: its wall time would not be the run's
+        parser.error(f"{run_dir} already holds a run; remove it (or pick another --runs-dir) to record a fresh one")
     t0 = time.perf_counter()
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
