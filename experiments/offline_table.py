@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from record import budget_label, protocol_parser, run_recorded
+from record import budget_label, check_steps, protocol_parser, run_recorded
 
 FULL_BUDGET = {"bc": 200_000, "ibc": 500_000, "iqlearn": 500_000, "recoil": 500_000}
 # Where a jaxil default differs from CleanIL's config, the protocol passes CleanIL's.
@@ -44,9 +44,9 @@ def main() -> int:
         if algo not in FULL_BUDGET:
             p.error(f"unknown algorithm {algo!r}; choose from {sorted(FULL_BUDGET)}")
         full = FULL_BUDGET[algo]
-        steps = a.steps or full
+        steps = check_steps(p, a.steps or full)
         for env in a.envs.split(","):
-            budget = budget_label(steps, full, "updates", p) + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
+            budget = budget_label(steps, full, "updates") + f", {NUM_EXPERT_TRAJS} expert trajectories" + (", plus all of medium-replay-v0" if algo == "recoil" else "")
             what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's offline protocol, CleanIL's hyperparameters"
             cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
             if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from record import budget_label, protocol_parser, run_recorded
+from record import budget_label, check_steps, protocol_parser, run_recorded
 
 ALGOS = {"gail": "gail", "gail-ppo": "gail", "airl": "airl", "airl-ppo": "airl", "sqil": "sqil",
          "recoil-online": "recoil-online"}
@@ -70,8 +70,8 @@ def main() -> int:
                 budget = f"{steps:,} env steps per seed, the tests' small pendulum setting (not CleanIL's protocol)"
                 what = f"{algo} on jaxil/pendulum/expert-v0, 10 expert trajectories, small pendulum setting"
             else:
-                steps = a.steps or FULL_BUDGET
-                budget = budget_label(steps, FULL_BUDGET, "env steps", p) + f", {NUM_EXPERT_TRAJS} expert trajectories"
+                steps = check_steps(p, a.steps or FULL_BUDGET)
+                budget = budget_label(steps, FULL_BUDGET, "env steps") + f", {NUM_EXPERT_TRAJS} expert trajectories"
                 what = f"{algo} on jaxil/{env}/expert-v0, CleanIL's online protocol, CleanIL's hyperparameters"
             cmd = command(algo, env, a.seeds, steps, a.runs_dir / f"{algo}-{env}")
             if not run_recorded(HERE / "results" / f"{algo}-{env}.json", what, budget, cmd, a.dry_run):

@@ -60,12 +60,15 @@ def protocol_parser(doc: str, algos: str, envs: str, unit: str, runs_dir: str) -
     return p
 
 
-def budget_label(steps: int, full: int, unit: str, parser: argparse.ArgumentParser | None = None) -> str:
-    """"N unit per seed", saying whether that is the protocol's budget or a reduced one.
-    With ``parser``, a budget that is not a whole number of 10,000-step evaluation
-    intervals is a usage error."""
-    if parser is not None and steps % min(10_000, steps):
+def check_steps(parser: argparse.ArgumentParser, steps: int) -> int:
+    """``steps``, if it is a whole number of the protocols' 10,000-step evaluation intervals."""
+    if steps % min(10_000, steps):
         parser.error(f"--steps must be a multiple of 10,000 (the evaluation interval), got {steps}")
+    return steps
+
+
+def budget_label(steps: int, full: int, unit: str) -> str:
+    """"N unit per seed", saying whether that is the protocol's budget or a reduced one."""
     which = f" (reduced: the protocol's is {full:,})" if steps < full else " (the protocol's full budget)"
     return f"{steps:,} {unit} per seed{which}"
 

@@ -10,11 +10,11 @@ with log π from the current generator (no gradient into it). The generator's re
 the paper's log D − log(1 − D) = f − log π: entropy-regularized RL on f. SAC adds that
 entropy term itself (its temperature), so the SAC generator gets f alone (imitation's
 choice); PPO has no such term, so it gets f − log π — on f alone its policy narrows, −log π
-on its own actions grows, and the discriminator wins on log π without learning f. With a
-state-only g, at optimum g recovers the expert's
-reward up to a constant and h the value function up to shaping, so g(s) alone is the
-transferable reward: ``learned_reward`` returns it and ``jaxil reward-transfer`` trains
-a fresh agent on it. A terminal transition has no successor, so h(s') is dropped there.
+on its own actions grows, and the discriminator wins on log π without learning f.
+
+With a state-only g, at optimum g recovers the expert's reward up to a constant and h the
+value function up to shaping, so g(s) alone is the transferable reward: ``learned_reward``
+returns it and ``jaxil reward-transfer`` trains a fresh agent on it. A terminal transition has no successor, so h(s') is dropped there.
 
 The loop and both generators (SAC by default, PPO) are :mod:`jaxil.il.adversarial`'s.
 """
