@@ -253,12 +253,16 @@ def test_recoil_online_critic_loss_equals_hand_computation():
     act = np.concatenate([expert.action, agent.action])
     term = np.concatenate([expert.terminated, agent.terminated]).astype(float)
     q_both, q_pi = q(obs, act), q(obs, policy_action)
-    q_self = clip(np.concatenate([np.zeros((7, 3)), np.ones((7, 1)), act], 1) @ w.T + b)
+    q_at_abs = lambda a: clip(np.concatenate([np.zeros((len(a), 3)), np.ones((len(a), 1)), a], 1) @ w.T + b)  # noqa: E731
+    q_self, q_pi_abs = q_at_abs(act), q_at_abs(np.asarray(policy_action))
     assert np.any(np.abs(q_pi) == 1.2), "the case exercises the clip"
     l_td = (np.sum(0.5 * np.mean((q_both - np.asarray(y)[:, None]) ** 2, 0))
             + np.sum(0.5 * np.mean(term[:, None] * (q_self - np.asarray(y_abs)[:, None]) ** 2, 0)))
     l_ibc = -np.mean(q_both[:3].mean(0) - q_pi[:3].mean(0))
-    l_cd = -np.mean(q_both[:3].mean(0) - q_pi[3:].mean(0))
+    # expert rows + the absorbing state once (expert row 1 terminates) vs agent rows + once (row 2)
+    e_side = (q_both[:3].sum(0) + q_self[1]) / 4
+    r_side = (q_pi[3:].sum(0) + q_pi_abs[5]) / 5
+    l_cd = -np.mean(e_side - r_side)
     # at the points themselves: gradient w_i where Q_i is inside the clip, 0 where clipped
     pts_a = np.concatenate([expert.action, policy_action[3:]])
     raw = np.concatenate([n(obs), np.zeros((7, 1)), pts_a], 1) @ w.T + b

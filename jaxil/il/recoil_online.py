@@ -5,13 +5,20 @@ replay batch, ã ~ π(·|s) without gradient, x = [s·(1 − d), d] the absorbin
 
     TD:           L_td  = Σ_i ½ E_{E∪R} (Q_i(x, a) − y)²,   y = γ V̄(x'),  no reward
     IBC:          L_ibc = −mean_i (E_E Q_i(s, a_E) − E_E Q_i(s, ã))
-    contrastive:  L_cd  = −mean_i (E_E Q_i(s, a_E) − E_R Q_i(s, ã))
+    contrastive:  L_cd  = −mean_i (E_{E⁺} Q_i(s, a_E) − E_{R⁺} Q_i(s, ã))
     penalty:      GP    = margin penalty on ‖∇_[s,a] Q_i‖_∞ above g, at the points
                           [s_E, a_E] and [s_R, ã] themselves (no interpolation)
     critic:       L_Q = (1 − τ_td)(λ_ibc L_ibc + (1 − λ_ibc) L_cd) + τ_td L_td + λ_gp GP
     actor:        SAC's, on E ∪ R states with d = 0, α fixed
 
-Every Q is clipped to ±``q_max``. Observations are standardized with the expert's
+E⁺ and R⁺ are the visited states plus the absorbing state once per terminal transition
+(DAC's absorbing states, :func:`with_absorbing`). This is what makes falling cost something:
+an expert that never falls never raises Q(abs, ·) while every fall of the policy lowers it.
+CleanIL gets the same push by feeding each row's termination flag into its contrastive
+terms, which evaluates the pre-terminal row itself as absorbing; without either, the
+absorbing value only follows its own TD self-loop and the policy learns to fall (we
+measured this on hopper). Every Q is clipped to ±``q_max``; the critic starts at Q ≡ 0
+(CleanIL's zeroed last layer). Observations are standardized with the expert's
 statistics. As in offline RECOIL (:mod:`jaxil.il.recoil`, whose critic pieces are
 reused), termination flags are each transition's own and the absorbing self-loop
 Q(abs, a) → γ V̄(abs) is trained on terminal transitions; CleanIL's version as pushed
@@ -63,6 +70,8 @@ class Config(offpolicy.LoopConfig):
     """gradient ∞-norm above which the penalty applies."""
     q_max: float = 1000.0
     """clip of every Q output."""
+    zero_critic: bool = static(True)
+    """start the critic at Q ≡ 0 (CleanIL)."""
     hidden: tuple[int, ...] = static((256, 256, 256))
     """hidden widths of actor and critic MLPs."""
     activation: str = static("silu")
@@ -79,6 +88,7 @@ class Config(offpolicy.LoopConfig):
         return sac.Config(
             actor_lr=self.actor_lr, critic_lr=self.critic_lr, gamma=self.gamma, tau=self.tau,
             init_alpha=self.alpha, hidden=self.hidden, activation=self.activation, learn_alpha=False,
+            critic_zero_init=self.zero_critic,
             batch_size=self.expert_batch + self.replay_batch, **self.loop_fields(),
         )
 
@@ -93,6 +103,14 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1), config)
 
 
+def with_absorbing(q_states: jax.Array, q_absorbing: jax.Array, terminated: jax.Array) -> jax.Array:
+    """Per-head E over B visited states and the absorbing state once per terminal row:
+    (Σ_b Q_i(s_b) + Σ_b d_b Q_i(abs)) / (B + Σ_b d_b), shape (num_qs, 1)."""
+    d = terminated.astype(q_states.dtype)
+    total = jnp.sum(q_states, axis=1) + jnp.sum(d[None] * q_absorbing, axis=1)
+    return (total / (q_states.shape[1] + jnp.sum(d)))[:, None]
+
+
 def critic_loss(critic_params, state: State, expert: Transition, agent: Transition, policy_action, targets):
     """L_Q on expert rows E and replay rows R; ``policy_action`` is ã at E's then R's states."""
     cfg, learner = state.config, state.learner
@@ -103,10 +121,14 @@ def critic_loss(critic_params, state: State, expert: Transition, agent: Transiti
     q_both = q_abs(learner, critic_params, both.obs, real, both.action, cfg.q_max)
     q_self = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), both.action, cfg.q_max)
     q_pi = q_abs(learner, critic_params, both.obs, real, policy_action, cfg.q_max)
+    q_pi_abs = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), policy_action, cfg.q_max)
     q_expert = q_both[:, :n_e]
     l_td = td_loss(q_both, y) + td_loss(q_self, y_abs, both.terminated.astype(jnp.float32))
     l_ibc = contrastive_loss(q_expert, q_pi[:, :n_e])
-    l_cd = contrastive_loss(q_expert, q_pi[:, n_e:])
+    l_cd = contrastive_loss(
+        with_absorbing(q_expert, q_self[:, :n_e], expert.terminated),
+        with_absorbing(q_pi[:, n_e:], q_pi_abs[:, n_e:], agent.terminated),
+    )
     obs_dim = expert.obs.shape[-1]
     points = jnp.concatenate(
         [sac.normalize(learner, both.obs), jnp.concatenate([expert.action, policy_action[n_e:]])], -1

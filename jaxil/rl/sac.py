@@ -65,6 +65,8 @@ class Config(offpolicy.LoopConfig):
     """tune α towards the target entropy (else keep init_alpha)."""
     critic_loss: str = static("mse")
     """"mse" or "huber" (δ = 1) TD loss."""
+    critic_zero_init: bool = static(False)
+    """start every Q head at Q ≡ 0 (zeroed last layer), as implicit-reward critics want."""
     batch_size: int = static(256)
     """transitions per update."""
     warmup_steps: int = static(5_000)
@@ -122,7 +124,9 @@ def init(
     if spec.discrete:
         raise JaxilError(f"SAC here is for continuous actions; env {spec.name!r} is discrete (use PPO).")
     actor = make_actor(spec, config.hidden, config.activation)
-    critic = QEnsemble(config.hidden, config.activation, config.num_qs)
+    critic = QEnsemble(
+        config.hidden, config.activation, config.num_qs, out_scale=0.0 if config.critic_zero_init else 1.0
+    )
     k_a, k_c, key = jax.random.split(key, 3)
     obs0, act0 = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     actor_params = actor.init(k_a, obs0)
