@@ -273,6 +273,15 @@ def test_recoil_online_critic_loss_equals_hand_computation():
     np.testing.assert_allclose(float(loss), 0.7 * (0.25 * l_ibc + 0.75 * l_cd) + 0.3 * l_td + gp, rtol=1e-5)
 
 
+def test_recoil_online_critic_starts_at_zero_unless_asked_not_to():
+    e = transitions(jax.random.PRNGKey(1), 5, terminated=[0, 1, 0, 0, 1])
+    for zero in (True, False):
+        cfg = recoil_online.Config(hidden=(8,), zero_critic=zero)
+        state = recoil_online.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, jnp.zeros(3), jnp.ones(3))
+        q = recoil_online.q_abs(state.learner, state.learner.critic_params, e.obs, e.terminated, e.action)
+        assert np.all(np.asarray(q) == 0) == zero
+
+
 def test_sqil_batch_rewards_expert_one_agent_zero():
     e, a = transitions(jax.random.PRNGKey(1), 3), transitions(jax.random.PRNGKey(2), 5)
     batch = sqil.sqil_batch(e.replace(reward=jnp.full(3, -7.0)), a.replace(reward=jnp.full(5, 4.0)))
