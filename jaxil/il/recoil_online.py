@@ -121,13 +121,13 @@ def critic_loss(critic_params, state: State, expert: Transition, agent: Transiti
     q_both = q_abs(learner, critic_params, both.obs, real, both.action, cfg.q_max)
     q_self = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), both.action, cfg.q_max)
     q_pi = q_abs(learner, critic_params, both.obs, real, policy_action, cfg.q_max)
-    q_pi_abs = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), policy_action, cfg.q_max)
+    q_pi_abs = q_abs(learner, critic_params, agent.obs, jnp.ones(agent.size, bool), policy_action[n_e:], cfg.q_max)
     q_expert = q_both[:, :n_e]
     l_td = td_loss(q_both, y) + td_loss(q_self, y_abs, both.terminated.astype(jnp.float32))
     l_ibc = contrastive_loss(q_expert, q_pi[:, :n_e])
     l_cd = contrastive_loss(
         with_absorbing(q_expert, q_self[:, :n_e], expert.terminated),
-        with_absorbing(q_pi[:, n_e:], q_pi_abs[:, n_e:], agent.terminated),
+        with_absorbing(q_pi[:, n_e:], q_pi_abs, agent.terminated),
     )
     obs_dim = expert.obs.shape[-1]
     points = jnp.concatenate(
