@@ -200,6 +200,9 @@ def test_bad_input_gets_clear_errors(pendulum_expert):
         gail.Config(generator="trpo")
     with pytest.raises(JaxilError, match="loss"):
         gail.Config(loss="hinge")
+    # SAC's 1M-step default is not whole PPO rollouts: the message names the valid budgets
+    with pytest.raises(JaxilError, match="pass --steps 999936 or 1000064"):
+        gail.Config(generator="ppo")
     with pytest.raises(JaxilError, match="discrete"):
         gail.make_train(gail.Config(hidden=(8,)), expert, envs.make("cartpole"), ref)
     with pytest.raises(JaxilError, match="dim 3"):

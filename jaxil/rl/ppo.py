@@ -96,10 +96,12 @@ class Config:
                 f"num_minibatches ({self.num_minibatches})."
             )
         for name in ("steps", "eval_every"):
-            if getattr(self, name) % self.batch_size:
+            value, b = getattr(self, name), self.batch_size
+            if value % b:
+                nearest = sorted({max(b, value // b * b), (value // b + 1) * b})
                 raise JaxilError(
-                    f"{name} ({getattr(self, name)}) must be a multiple of num_envs·rollout_steps "
-                    f"({self.batch_size})."
+                    f"{name} ({value}) must be a multiple of num_envs·rollout_steps ({b}); "
+                    f"pass --{name.replace('_', '-')} {' or '.join(map(str, nearest))}."
                 )
         chunking(self.steps // self.batch_size, self.eval_every // self.batch_size)
 
