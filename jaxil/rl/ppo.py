@@ -67,6 +67,9 @@ class Config:
     """hidden widths of the actor and critic MLPs."""
     activation: str = static("tanh")
     """activation of both MLPs."""
+    clip_value: bool = static(True)
+    """clip the value update to ±clip_eps around its old value; turn off where returns are
+    large (MuJoCo), since the clip then caps how fast V can follow them."""
     normalize_obs: bool = static(False)
     """standardize observations with running statistics."""
     anneal_lr: bool = static(True)
@@ -219,8 +222,11 @@ def ppo_loss(params, state: State, mb: Rollout, advantage: jax.Array, target: ja
     adv = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     pg_loss = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * adv))
     v = value(s, obs)
-    v_clipped = mb.value + jnp.clip(v - mb.value, -cfg.clip_eps, cfg.clip_eps)
-    v_loss = 0.5 * jnp.mean(jnp.maximum(jnp.square(v - target), jnp.square(v_clipped - target)))
+    v_loss = jnp.square(v - target)
+    if cfg.clip_value:
+        v_clipped = mb.value + jnp.clip(v - mb.value, -cfg.clip_eps, cfg.clip_eps)
+        v_loss = jnp.maximum(v_loss, jnp.square(v_clipped - target))
+    v_loss = 0.5 * jnp.mean(v_loss)
     entropy = jnp.mean(dist.entropy_estimate(key))
     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
     approx_kl = jnp.mean((ratio - 1.0) - jnp.log(ratio))
