@@ -204,3 +204,24 @@ def test_shipped_data_kinds_are_what_they_claim(name):
     # random data scores 0 up to its sampling error (pendulum's random returns spread widely)
     stderr = 100 * np.std([e.ret for e in rand_eps]) / np.sqrt(len(rand_eps)) / (expert.expert_return - expert.random_return)
     assert abs(score(rand)) < 4 * stderr + 2
+
+
+def test_on_policy_medium_replay_resamples_the_runs_policies(tmp_path):
+    """A PPO run keeps no replay buffer, so medium-replay samples an equal share of
+    episodes from each policy the run kept up to the medium one, oldest first: its first
+    share comes from the barely trained policy and scores below its last (the medium)."""
+    from jaxil.data.make import make_dataset
+
+    kw = dict(root=tmp_path / "store", work_dir=tmp_path / "run", progress=False,
+              overrides=dict(steps=49_152, eval_every=4_096))
+    make_dataset("cartpole", "expert", **kw)
+    path = make_dataset("cartpole", "medium-replay", num_episodes=40, **kw)
+    eps, info = data.load(str(path))
+    m = info.jaxil["medium_chunk"]
+    assert m >= 2, "the test needs a medium policy after the first evaluation"
+    assert len(eps) == 40 and all(e.terminations[-1] or e.truncations[-1] for e in eps)
+    assert f"evaluations 1 to {m}" in info.jaxil["collection"]
+    share = 40 // m  # episodes [0, share) come from evaluation 1, the last share from m
+    first, last = np.mean([e.ret for e in eps[:share]]), np.mean([e.ret for e in eps[-share:]])
+    assert first < last and last > info.random_return
+    assert info.jaxil["medium_level"] <= info.jaxil["medium_eval_return"]

@@ -8,7 +8,9 @@ All kinds of one env come from one training run of its recipe (D4RL's protocol):
   at or above a third of the way from random to expert return (the run keeps its
   policy at every evaluation, so this is chosen once the expert is known);
 - ``medium-replay``: the run's replay buffer up to that moment (every transition the
-  learner had seen, warm-up included), cut into its episodes (SAC recipes only);
+  learner had seen, warm-up included), cut into its episodes; an on-policy (PPO) run
+  keeps no buffer, so its episodes are sampled again from the policies it kept at each
+  evaluation up to the medium one;
 - ``random``: uniformly random actions.
 
 Every dataset card (the ``jaxil`` metadata) records the
@@ -234,10 +236,15 @@ def buffer_episodes(t: Transition, num_envs: int) -> list[Episode]:
 def collect_episodes(env: Env, act: Act, key: jax.Array, num_episodes: int) -> list[Episode]:
     """One complete episode per parallel env (each from its own random initial state)."""
     traj = jax.jit(lambda k: rollout(env, act, k, num_episodes, env.spec.max_episode_steps))(key)
+    return first_episodes(traj, env)
+
+
+def first_episodes(traj: Transition, env: Env) -> list[Episode]:
+    """The first episode of each env in a (T, n) rollout of ``max_episode_steps`` steps."""
     mask = np.asarray(first_episode_mask(traj))
     traj = jax.tree.map(np.asarray, traj)
     episodes = []
-    for i in range(num_episodes):
+    for i in range(mask.shape[1]):
         n = int(mask[:, i].sum())
         if not (traj.terminated[n - 1, i] or traj.truncated[n - 1, i]):
             raise JaxilError(f"episode {i} did not end within {env.spec.max_episode_steps} steps; the env's time limit is broken.")
@@ -269,6 +276,16 @@ def save_policy(path: Path, algo: str, config, agent, env: Env) -> None:
 def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act, dict]:
     """The policy saved with a jaxil dataset (or a policy directory itself) and its card:
     its mode, or samples from it with ``stochastic``."""
+    card, agent = load_agent(dataset_dir)
+    if stochastic:
+        mod = solver(card["algo"])
+        return (lambda obs, key: mod.policy(agent, obs).sample(seed=key)), card
+    return expert_act(card["algo"], agent), card
+
+
+def load_agent(dataset_dir: str | Path):
+    """``(card, learner)`` of a saved policy: a zero learner of the solver's shapes with
+    the stored acting arrays in it (all that ``policy`` reads)."""
     path = Path(dataset_dir).absolute()
     path = path if (path / "policy.json").is_file() else path / "policy"
     if not (path / "policy.json").is_file():
@@ -277,7 +294,6 @@ def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act,
     env = envs.make(card["env"], None if card["backend"] == "gymnax" else card["backend"])
     mod = solver(card["algo"])
     config = mod.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in card["config"].items()})
-    # A zero learner of the right shapes, into which the stored acting arrays go.
     like = agent_of(card["algo"], jax.eval_shape(mod.make_train(config, env).init, jax.random.PRNGKey(0)))
     agent = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
     try:
@@ -285,10 +301,7 @@ def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act,
             params = ckpt.restore(path / "params", acting_params(card["algo"], like))
     except Exception as err:
         raise JaxilError(f"policy at {path} could not be restored ({err}); remake the dataset.") from err
-    agent = with_acting_params(card["algo"], agent, params)
-    if stochastic:
-        return (lambda obs, key: mod.policy(agent, obs).sample(seed=key)), card
-    return expert_act(card["algo"], agent), card
+    return card, with_acting_params(card["algo"], agent, params)
 
 
 def make_dataset(
@@ -387,7 +400,10 @@ def make_dataset(
                 meta["collection"] = "actions sampled from the medium policy, one episode per fresh random initial state"
                 snapshot = work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}"
             else:
-                episodes, note = medium_replay_episodes(state, config, medium, collect_key, num_episodes)
+                if recipe.algo == "sac":
+                    episodes, note = medium_replay_episodes(state, config, medium, collect_key, num_episodes)
+                else:
+                    episodes, note = snapshot_replay_episodes(env, work_dir, medium, collect_key, num_episodes)
                 meta["collection"] = note
     if not expert_ret > random_ret:
         raise JaxilError(
@@ -437,6 +453,32 @@ def medium_replay_episodes(state, config, medium: dict, key: jax.Array, num_epis
         note += f"; a uniform random subsample of {num_episodes} of its {len(episodes)} episodes, in order"
         episodes = [episodes[i] for i in keep]
     return episodes, note
+
+
+def snapshot_replay_episodes(env: Env, work_dir: Path, medium: dict, key: jax.Array, num_episodes: int | None):
+    """Medium-replay for an on-policy (PPO) run, which keeps no replay buffer.
+
+    Its training data up to the medium policy were samples of its own policies as they
+    improved, and those are kept at every evaluation; so the episodes are sampled again
+    from the snapshots of evaluations 1 … medium, an equal share from each, oldest first
+    (default 50 episodes, at least one per snapshot).
+    """
+    chunks = list(range(1, int(medium["chunk"]) + 1))
+    n = num_episodes if num_episodes is not None else max(50, len(chunks))
+    which = np.arange(n) * len(chunks) // n  # snapshot index of each episode, non-decreasing
+    loaded = [load_agent(work_dir / SNAPSHOT_DIR / f"{c:05d}") for c in chunks]
+    algo, agent, mod = loaded[0][0]["algo"], loaded[0][1], solver(loaded[0][0]["algo"])
+    params = jax.tree.map(lambda *x: jnp.stack(x)[which], *[acting_params(algo, a) for _, a in loaded])
+
+    def one_episode(p, k):
+        learner = with_acting_params(algo, agent, p)
+        act = lambda obs, key: mod.policy(learner, obs).sample(seed=key)  # noqa: E731
+        return jax.tree.map(lambda x: x[:, 0], rollout(env, act, k, 1, env.spec.max_episode_steps))
+
+    traj = jax.jit(jax.vmap(one_episode, out_axes=1))(params, jax.random.split(key, n))
+    note = (f"on-policy run, no replay buffer: {n} episodes sampled from the run's policies at its evaluations "
+            f"1 to {chunks[-1]} (the medium one), an equal share from each, oldest first, one per fresh random initial state")
+    return first_episodes(traj, env), note
 
 
 def list_datasets(roots: list[Path] | None = None) -> list[dict]:
