@@ -6,9 +6,9 @@ advantages (bootstrapping through truncations, never through terminations), then
 
     L = −E[min(ρ A, clip(ρ, 1 ± ε) A)] + c_v · ½ E[max((V − R)², (V_clip − R)²)] − c_H · H[π]
 
-with ρ = π(a|s)/π_old(a|s) (without ``clip_value`` the value term is plain ½(V − R)²). Observations are standardized by running statistics that
-are frozen during a rollout and its update and refreshed afterwards, so the stored
-log-probabilities stay exact. ``update(state, rollout)`` is importable on its own
+with ρ = π(a|s)/π_old(a|s) (without ``clip_value`` the value term is plain ½(V − R)²).
+Observations are standardized by running statistics that are frozen during a rollout
+and its update and refreshed afterwards, so the stored log-probabilities stay exact. ``update(state, rollout)`` is importable on its own
 (on-policy GAIL/AIRL relabel ``rollout.transition.reward`` and call it).
 """
 
