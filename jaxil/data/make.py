@@ -396,9 +396,15 @@ def make_dataset(
                 f"{MEDIUM_FRACTION:.3f}·(expert − random)",
             }
             if kind == "medium":
-                act, _ = load_policy(work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}", stochastic=True)
+                # The level is read off the deterministic evaluation, so the data must act
+                # at that level. SAC's samples do (D4RL samples its medium policy); PPO's
+                # entropy bonus keeps its policy wide: ant's medium policy returns 409 sampled
+                # and 1295 by its mode (50 episodes each), so PPO's data act by the mode.
+                sampled = recipe.algo == "sac"
+                act, _ = load_policy(work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}", stochastic=sampled)
                 episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
-                meta["collection"] = "actions sampled from the medium policy, one episode per fresh random initial state"
+                how = "actions sampled from the medium policy" if sampled else "the medium policy's deterministic actions"
+                meta["collection"] = f"{how}, one episode per fresh random initial state"
                 snapshot = work_dir / SNAPSHOT_DIR / f"{medium['chunk']:05d}"
             else:
                 if recipe.algo == "sac":
