@@ -225,3 +225,9 @@ def test_on_policy_medium_replay_resamples_the_runs_policies(tmp_path):
     first, last = np.mean([e.ret for e in eps[:share]]), np.mean([e.ret for e in eps[-share:]])
     assert first < last and last > info.random_return
     assert info.jaxil["medium_level"] <= info.jaxil["medium_eval_return"]
+    # medium-v0 of a PPO run acts by the medium policy's mode (its samples are far wider)
+    path = make_dataset("cartpole", "medium", num_episodes=4, **kw)
+    eps, info = data.load(str(path))
+    act, _ = load_policy(path)
+    for e in eps:
+        np.testing.assert_array_equal(np.asarray(jax.vmap(act)(e.observations[:-1], None)), e.actions)
