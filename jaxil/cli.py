@@ -1,12 +1,13 @@
 """The ``jaxil`` command line.
 
     jaxil train ALGO --env ENV [--dataset ID_OR_PATH] [--num-expert-trajs N] [--seed S]
-                     [--seeds N] [--steps N] [--out DIR] [algorithm flags]
+                     [--seeds N] [--steps N] [--out DIR] [--backend B] [algorithm flags]
     jaxil eval DIR [--episodes N]
     jaxil reward-transfer DIR [--steps N] [--out DIR]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
     jaxil data list [--json]
     jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
+                   [--work-dir DIR]
 
 Algorithm flags are generated from each algorithm's ``Config`` (``jaxil train bc -h``).
 A run writes ``DIR/config.json``, ``DIR/metrics.csv``, ``DIR/checkpoints/`` and
