@@ -41,10 +41,17 @@ def gae_advantages(
 
 
 def td_target(
-    reward: jax.Array, next_value: jax.Array, terminated: jax.Array, gamma: jax.Array | float
+    reward: jax.Array, next_value: jax.Array, terminated: jax.Array, gamma: jax.Array | float,
+    absorbing: bool = False,
 ) -> jax.Array:
-    """y = r + γ (1 − terminated) V(s'); truncation never masks the bootstrap."""
-    return reward + gamma * (1.0 - terminated.astype(reward.dtype)) * next_value
+    """y = r + γ (1 − d) V(s'), d = terminated; truncation never masks the bootstrap.
+
+    ``absorbing``: a termination enters an absorbing state that keeps paying the terminal
+    reward r, whose value is the closed form Σ_k γ^k r = γ/(1 − γ)·r (DAC; CleanIL's
+    ``closed_form_terminal``): y = r + γ (1 − d) V(s') + d γ/(1 − γ) r."""
+    d = terminated.astype(reward.dtype)
+    y = reward + gamma * (1.0 - d) * next_value
+    return y + d * gamma / (1.0 - gamma) * reward if absorbing else y
 
 
 def gradient_penalty(

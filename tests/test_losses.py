@@ -39,6 +39,15 @@ def test_td_target_masks_only_termination():
     np.testing.assert_allclose(y, [1.0, 6.0])
 
 
+def test_td_target_absorbing_state_keeps_paying_the_terminal_reward():
+    """A terminal row's target is r + γr + γ²r + … = r/(1 − γ); other rows are unchanged."""
+    r, v, d = jnp.array([-2.0, 1.0]), jnp.array([10.0, 10.0]), jnp.array([True, False])
+    y = td_target(r, v, d, 0.5, absorbing=True)
+    np.testing.assert_allclose(y, [-4.0, 6.0])
+    np.testing.assert_array_equal(td_target(r, v, jnp.array([False, False]), 0.5, absorbing=True),
+                                  td_target(r, v, jnp.array([False, False]), 0.5))
+
+
 def test_potential_shaping():
     obs = jnp.array([[-0.5, 0.01]]); nxt = jnp.array([[-0.49, 0.02]])
     phi = lambda o: (0.5 * o[..., 1] ** 2 + 0.0025 / 3 * jnp.sin(3 * o[..., 0])) / 0.0025  # noqa: E731

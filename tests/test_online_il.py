@@ -91,6 +91,26 @@ def test_gail_absorbing_input_gives_one_reward_to_every_terminal_transition():
     assert abs(r[3] - r[4]) > 1e-6
 
 
+def test_gail_generator_values_a_termination_as_the_absorbing_state_forever():
+    """After a termination the episode sits in the absorbing state, which keeps paying the
+    absorbing input's reward r_abs: the SAC generator's target of a terminal row is
+    r_abs/(1 − γ), so falling costs what staying there costs, not one step's reward."""
+    from jaxil.rl import sac
+
+    cfg = gail.Config(disc_hidden=(16,), hidden=(8,), gamma=0.9)
+    assert not gail.Config(use_done=False).generator_config().absorbing_terminal
+    assert not airl.Config().generator_config().absorbing_terminal
+    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    batch = adversarial.relabel(state, gail.discriminator(cfg),
+                                transitions(jax.random.PRNGKey(1), 2, terminated=[True, False]))
+    y = np.asarray(sac.soft_target(state.generator, batch, jax.random.PRNGKey(2)))
+    np.testing.assert_allclose(y[0], batch.reward[0] / (1 - 0.9), rtol=1e-5)
+    plain = sac.soft_target(state.generator.replace(config=state.generator.config.replace(absorbing_terminal=False)),
+                            batch, jax.random.PRNGKey(2))
+    np.testing.assert_allclose(plain[0], batch.reward[0], rtol=1e-6)
+    np.testing.assert_allclose(plain[1], y[1], rtol=1e-6)
+
+
 def test_airl_discriminator_equals_hand_computation():
     cfg = airl.Config(disc_hidden=(4,), hidden=(8,), gamma=0.9)
     state = airl.init(jax.random.PRNGKey(0), cfg, PENDULUM)

@@ -13,8 +13,13 @@ and both generators live in :mod:`jaxil.il.adversarial`; this file holds the los
   with x̂ interpolating expert and replay inputs [s, a, d]. With ``use_done`` the net sees
   the absorbing-state input [(1 − d)·[s, a], d], d = terminated, so the reward of ending an
   episode is learned too (DAC's point: a fixed-sign reward otherwise biases the agent to
-  end or prolong episodes). SAC's TD target still stops at terminations; DAC's extra
-  absorbing transitions in the buffer are left out, as in CleanIL.
+  end or prolong episodes). The episode then stays in the absorbing state, paying that
+  reward r_abs forever, so SAC's TD target of a terminal transition is its closed form
+  r_abs/(1 − γ) (``sac.Config.absorbing_terminal``), where DAC adds absorbing transitions to
+  the buffer. CleanIL stops the target at r_abs (its ``closed_form_terminal`` is off), so
+  falling costs one step's reward: against a critic that scores the agent's live states
+  below zero, ending the episode pays, and its walker learns to fall within a few steps
+  (``experiments/results/README.md``).
 
 * **On-policy** (``generator="ppo"``; Ho & Ermon 2016, imitation's form): a logistic
   discriminator with logit D, expert label 1:
@@ -39,6 +44,7 @@ from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty, l2_penalty
 from jaxil.loop import Train, is_static_zero, static
 from jaxil.nets import RewardModel
+from jaxil.rl import sac
 from jaxil.types import Transition
 
 LOSSES = ("auto", "wasserstein", "logistic")
@@ -60,6 +66,12 @@ class Config(adversarial.Config):
         super().__post_init__()
         if self.loss not in LOSSES:
             raise JaxilError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+
+    def generator_config(self):
+        config = super().generator_config()
+        if self.use_done and isinstance(config, sac.Config):
+            return config.replace(absorbing_terminal=True)
+        return config
 
     @property
     def wasserstein(self) -> bool:

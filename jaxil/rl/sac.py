@@ -67,6 +67,9 @@ class Config(offpolicy.LoopConfig):
     """"mse" or "huber" (δ = 1) TD loss."""
     critic_zero_init: bool = static(False)
     """start every Q head at Q ≡ 0 (zeroed last layer), as implicit-reward critics want."""
+    absorbing_terminal: bool = static(False)
+    """a termination enters an absorbing state that keeps paying the terminal reward (a
+    learned reward's absorbing input): its value γ/(1 − γ)·r joins the TD target."""
     batch_size: int = static(256)
     """transitions per update."""
     warmup_steps: int = static(5_000)
@@ -175,7 +178,9 @@ def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
     """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s')."""
     next_action, next_logp = policy(state, batch.next_obs).sample_and_log_prob(seed=key)
     next_q = jnp.min(q_values(state, state.target_params, batch.next_obs, next_action), axis=0)
-    return td_target(batch.reward, next_q - state.alpha * next_logp, batch.terminated, state.config.gamma)
+    config = state.config
+    return td_target(batch.reward, next_q - state.alpha * next_logp, batch.terminated, config.gamma,
+                     absorbing=config.absorbing_terminal)
 
 
 def critic_loss(critic_params, state: State, batch: Transition, target: jax.Array):
