@@ -44,7 +44,7 @@ from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty, l2_penalty
 from jaxil.loop import Train, is_static_zero, static
 from jaxil.nets import RewardModel
-from jaxil.rl import sac
+from jaxil.rl import ppo, sac
 from jaxil.types import Transition
 
 LOSSES = ("auto", "wasserstein", "logistic")
@@ -67,7 +67,7 @@ class Config(adversarial.Config):
         if self.loss not in LOSSES:
             raise JaxilError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
 
-    def generator_config(self):
+    def generator_config(self) -> sac.Config | ppo.Config:
         config = super().generator_config()
         if self.use_done and isinstance(config, sac.Config):
             return config.replace(absorbing_terminal=True)
