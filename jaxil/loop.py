@@ -26,6 +26,18 @@ def is_static_zero(x: Any) -> bool:
     return isinstance(x, (int, float)) and x == 0
 
 
+def concrete_max(x: Any) -> float | None:
+    """The largest value of a hyperparameter known at construction, or None when it is
+    not (a tracer inside a vmapped sweep, or a placeholder while JAX rebuilds the pytree):
+    range checks then wait for a concrete Config."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return float(jnp.max(jnp.asarray(x, dtype=jnp.float32)))
+    except (TypeError, ValueError):
+        return None
+
+
 def static(default: Any):
     """A Config field that fixes shapes or structure: part of the treedef, not a leaf
     (changing it recompiles; it cannot be vmapped). Float hyperparameters stay leaves."""

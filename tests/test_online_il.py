@@ -109,6 +109,12 @@ def test_gail_generator_values_a_termination_as_the_absorbing_state_forever():
                             batch, jax.random.PRNGKey(2))
     np.testing.assert_allclose(plain[0], batch.reward[0], rtol=1e-6)
     np.testing.assert_allclose(plain[1], y[1], rtol=1e-6)
+    # γ = 1 would make that value infinite: refused when built, also for a sweep's γ array
+    with pytest.raises(JaxilError, match="gamma < 1"):
+        gail.Config(gamma=1.0).generator_config()
+    with pytest.raises(JaxilError, match="gamma < 1"):
+        gail.Config(gamma=jnp.array([0.99, 1.0])).generator_config()
+    assert gail.Config(gamma=1.0, use_done=False).generator_config().gamma == 1.0
 
 
 def test_airl_discriminator_equals_hand_computation():

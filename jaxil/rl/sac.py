@@ -29,7 +29,7 @@ from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
-from jaxil.loop import Train, static
+from jaxil.loop import Train, concrete_max, static
 from jaxil.losses import td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
@@ -81,6 +81,12 @@ class Config(offpolicy.LoopConfig):
             raise JaxilError(f"num_qs must be positive, got {self.num_qs}.")
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
+        gamma = concrete_max(self.gamma)
+        if self.absorbing_terminal and gamma is not None and gamma >= 1.0:
+            raise JaxilError(
+                f"absorbing_terminal values a termination as r·γ/(1 − γ), infinite for gamma = {gamma}; "
+                "use gamma < 1 or turn off the absorbing-state input."
+            )
         offpolicy.check_config(self, self.batch_size)
 
 
@@ -175,7 +181,8 @@ def q_values_per_head(state: State, critic_params, critic_obs: jax.Array, action
 
 
 def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
-    """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s')."""
+    """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s'),
+    plus term · γ/(1 − γ) · r with ``absorbing_terminal``."""
     next_action, next_logp = policy(state, batch.next_obs).sample_and_log_prob(seed=key)
     next_q = jnp.min(q_values(state, state.target_params, batch.next_obs, next_action), axis=0)
     config = state.config
