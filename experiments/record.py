@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from jaxil.provenance import source_commit
+
 
 def accelerator() -> str:
     import jax
@@ -103,8 +105,7 @@ def main() -> int:
         print(f"record: the command failed (exit {proc.returncode}); nothing written.", file=sys.stderr)
         return proc.returncode
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+    commit = source_commit()
     record = {
         "command": shlex.join(command),
         "what": args.what,
@@ -113,7 +114,7 @@ def main() -> int:
         "wall_s_command": round(wall, 2),
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {accelerator()}",
-        "jaxil_commit": commit + ("-dirty" if dirty else ""),
+        "jaxil_commit": commit,
         "summary": summary,
     }
     if "out" in summary:

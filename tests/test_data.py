@@ -2,13 +2,16 @@
 
 import json
 import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import jax
 import minari
 import numpy as np
 import pytest
 
+import jaxil
 from jaxil import JaxilError, data, envs
 from jaxil.data.datasets import SHIPPED_ROOT
 from jaxil.data.make import RECIPES, list_datasets, load_policy
@@ -225,6 +228,10 @@ def test_on_policy_medium_replay_resamples_the_runs_policies(tmp_path):
     first, last = np.mean([e.ret for e in eps[:share]]), np.mean([e.ret for e in eps[-share:]])
     assert first < last and last > info.random_return
     assert info.jaxil["medium_level"] <= info.jaxil["medium_eval_return"]
+    # the card names the code that wrote it (in a git checkout, as in the tests)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(jaxil.__file__).parent, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert head.stdout.startswith(info.jaxil["jaxil_commit"].removesuffix("-dirty"))
     # medium-v0 of a PPO run acts by the medium policy's mode (its samples are far wider)
     path = make_dataset("cartpole", "medium", num_episodes=4, **kw)
     eps, info = data.load(str(path))

@@ -47,6 +47,7 @@ from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import Act, first_episode_mask, rollout
 from jaxil.data import replay
 from jaxil.errors import JaxilError
+from jaxil.provenance import source_commit
 from jaxil.types import Transition
 
 KINDS = ("expert", "medium", "medium-replay", "random")
@@ -348,6 +349,7 @@ def make_dataset(
         "kind": kind,
         "seed": seed,
         "jaxil_version": jaxil.__version__,
+        "jaxil_commit": source_commit(),
         "created": datetime.date.today().isoformat(),
         "command": command or f"jaxil data make --env {env_name} --kind {kind} --seed {seed}"
         + (f" --episodes {num_episodes}" if num_episodes else ""),
