@@ -32,7 +32,7 @@ def accelerator() -> str:
 
 def learning_curve(run_dir: Path) -> dict | None:
     """Per-seed evaluation curves from the run's metrics.csv (x: env steps for online
-    algorithms, updates for offline ones)."""
+    algorithms, updates for offline ones), with mean evaluation episode lengths."""
     from jaxil.driver import read_metrics
 
     if not (run_dir / "metrics.csv").is_file():
@@ -42,12 +42,15 @@ def learning_curve(run_dir: Path) -> dict | None:
     x_key = "env_steps" if "env_steps" in rows[0] else "step"
     seeds = sorted({int(r["seed"]) for r in rows})
     per_seed = {s: sorted((r for r in rows if int(r["seed"]) == s), key=lambda r: r["chunk"]) for s in seeds}
-    return {
+    curve = {
         "x": x_key,
         "metric": metric,
         "points": [int(r[x_key]) for r in per_seed[seeds[0]]],
         "per_seed": {str(s): [round(float(r[metric]), 2) for r in per_seed[s]] for s in seeds},
     }
+    if "eval_length" in rows[0]:  # where episodes can end early, how long the policy lasts
+        curve["eval_length_per_seed"] = {str(s): [round(float(r["eval_length"]), 1) for r in per_seed[s]] for s in seeds}
+    return curve
 
 
 def protocol_parser(doc: str, algos: str, envs: str, unit: str, runs_dir: str) -> argparse.ArgumentParser:
@@ -97,6 +100,7 @@ def main() -> int:
     if run_dir is not None and run_dir.exists() and any(run_dir.iterdir()):
         # jaxil would resume (or just re-evaluate) that run: its wall time would not be the run's
         parser.error(f"{run_dir} already holds a run; remove it (or pick another --runs-dir) to record a fresh one")
+    commit = source_commit()  # the code that runs: taken before the tree can change under it
     t0 = time.perf_counter()
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
@@ -105,7 +109,6 @@ def main() -> int:
         print(f"record: the command failed (exit {proc.returncode}); nothing written.", file=sys.stderr)
         return proc.returncode
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    commit = source_commit()
     record = {
         "command": shlex.join(command),
         "what": args.what,
@@ -117,6 +120,9 @@ def main() -> int:
         "jaxil_commit": commit,
         "summary": summary,
     }
+    if (after := source_commit()) != commit:
+        record["jaxil_commit_at_end"] = after
+        print(f"record: the checkout changed during the run ({commit} -> {after}); both are recorded.", file=sys.stderr)
     if "out" in summary:
         record["learning_curve"] = learning_curve(Path(summary["out"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,9 @@ def is_static_zero(x: Any) -> bool:
 
 def concrete_max(x: Any) -> float | None:
     """The largest value of a hyperparameter known at construction, or None when it is
-    not (a tracer inside a vmapped sweep, or a placeholder while JAX rebuilds the pytree):
-    range checks then wait for a concrete Config."""
+    not: a tracer (a Config built inside jit or vmap, its floats included) or a
+    placeholder while JAX rebuilds the pytree. Range checks then skip; the Config a user
+    builds outside jit, as the CLI and make_train callers do, is checked."""
     if isinstance(x, jax.core.Tracer):
         return None
     try:

@@ -47,8 +47,10 @@ def td_target(
     """y = r + γ (1 − d) V(s'), d = terminated; truncation never masks the bootstrap.
 
     ``absorbing``: a termination enters an absorbing state that keeps paying the terminal
-    reward r, whose value is the closed form Σ_k γ^k r = γ/(1 − γ)·r (DAC; CleanIL's
-    ``closed_form_terminal``): y = r + γ (1 − d) V(s') + d γ/(1 − γ) r."""
+    reward r, so the terminal row's value is Σ_{k≥0} γ^k r = r/(1 − γ) (DAC; CleanIL's
+    ``closed_form_terminal``): the target adds the tail Σ_{k≥1} γ^k r = γ r/(1 − γ),
+    y = r + γ (1 − d) V(s') + d γ r/(1 − γ). Only for learned rewards with an
+    absorbing-state input; with an env's reward it would pay the last step forever."""
     d = terminated.astype(reward.dtype)
     y = reward + gamma * (1.0 - d) * next_value
     return y + d * gamma / (1.0 - gamma) * reward if absorbing else y

@@ -102,3 +102,24 @@ def test_zero_size_state_arrays_checkpoint_and_resume(tmp_path):
     resumed, resumed_rows = driver.run(train, SEEDS, tmp_path / "cut", progress=False)
     assert resumed.state["act"].shape == (2, 0)
     assert tree_equal(resumed, full) and resumed_rows == rows
+
+
+def test_recorded_learning_curve_is_per_seed_in_chunk_order(tmp_path):
+    """experiments/record.py turns metrics.csv into the results file's curves: one list per
+    seed in chunk order, episode lengths beside returns, a torn last line left out."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    from record import learning_curve
+
+    (tmp_path / driver.CSV_NAME).write_text(
+        "chunk,seed,env_steps,eval_length,normalized_score\n"
+        "1,0,100,20,5.0\n1,1,100,30,6.0\n2,1,200,40,8.0\n2,0,200,50,7.0\n3,0,300,"
+    )
+    curve = learning_curve(tmp_path)
+    assert curve == {
+        "x": "env_steps", "metric": "normalized_score", "points": [100, 200],
+        "per_seed": {"0": [5.0, 7.0], "1": [6.0, 8.0]},
+        "eval_length_per_seed": {"0": [20.0, 50.0], "1": [30.0, 40.0]},
+    }

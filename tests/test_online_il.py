@@ -104,16 +104,18 @@ def test_gail_generator_values_a_termination_as_the_absorbing_state_forever():
     batch = adversarial.relabel(state, gail.discriminator(cfg),
                                 transitions(jax.random.PRNGKey(1), 2, terminated=[True, False]))
     y = np.asarray(sac.soft_target(state.generator, batch, jax.random.PRNGKey(2)))
+    assert abs(float(batch.reward[0])) > 1e-2  # else r/(1 − γ) ≈ r ≈ 0 would prove nothing
     np.testing.assert_allclose(y[0], batch.reward[0] / (1 - 0.9), rtol=1e-5)
     plain = sac.soft_target(state.generator.replace(config=state.generator.config.replace(absorbing_terminal=False)),
                             batch, jax.random.PRNGKey(2))
     np.testing.assert_allclose(plain[0], batch.reward[0], rtol=1e-6)
     np.testing.assert_allclose(plain[1], y[1], rtol=1e-6)
-    # γ = 1 would make that value infinite: refused when built, also for a sweep's γ array
+    # γ = 1 would make that value infinite: the Config is refused when built, also when γ
+    # is a sweep's array (a concrete one; inside jit the check cannot see values)
     with pytest.raises(JaxilError, match="gamma < 1"):
-        gail.Config(gamma=1.0).generator_config()
+        gail.Config(gamma=1.0)
     with pytest.raises(JaxilError, match="gamma < 1"):
-        gail.Config(gamma=jnp.array([0.99, 1.0])).generator_config()
+        gail.Config(gamma=jnp.array([0.99, 1.0]))
     assert gail.Config(gamma=1.0, use_done=False).generator_config().gamma == 1.0
 
 

@@ -16,7 +16,8 @@ and both generators live in :mod:`jaxil.il.adversarial`; this file holds the los
   end or prolong episodes). The episode then stays in the absorbing state, paying that
   reward r_abs forever, so SAC's TD target of a terminal transition is its closed form
   r_abs/(1 − γ) (``sac.Config.absorbing_terminal``), where DAC adds absorbing transitions to
-  the buffer. CleanIL stops the target at r_abs (its ``closed_form_terminal`` is off), so
+  the buffer. (The PPO generator below also learns r_abs with ``use_done``, but its
+  advantages stop at the terminal step.) CleanIL stops the target at r_abs (its ``closed_form_terminal`` is off), so
   falling costs one step's reward: against a critic that scores the agent's live states
   below zero, ending the episode pays, and its walker learns to fall within a few steps
   (``experiments/results/README.md``).

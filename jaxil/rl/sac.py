@@ -68,8 +68,9 @@ class Config(offpolicy.LoopConfig):
     critic_zero_init: bool = static(False)
     """start every Q head at Q ≡ 0 (zeroed last layer), as implicit-reward critics want."""
     absorbing_terminal: bool = static(False)
-    """a termination enters an absorbing state that keeps paying the terminal reward (a
-    learned reward's absorbing input): its value γ/(1 − γ)·r joins the TD target."""
+    """a termination enters an absorbing state that keeps paying the terminal reward, so a
+    terminal row's target is r/(1 − γ). For learned rewards with an absorbing-state input
+    (off-policy GAIL); with an env's reward it would pay e.g. hopper's last alive bonus forever."""
     batch_size: int = static(256)
     """transitions per update."""
     warmup_steps: int = static(5_000)
@@ -81,10 +82,10 @@ class Config(offpolicy.LoopConfig):
             raise JaxilError(f"num_qs must be positive, got {self.num_qs}.")
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
-        gamma = concrete_max(self.gamma)
-        if self.absorbing_terminal and gamma is not None and gamma >= 1.0:
+        gamma = concrete_max(self.gamma) if self.absorbing_terminal else None
+        if gamma is not None and gamma >= 1.0:
             raise JaxilError(
-                f"absorbing_terminal values a termination as r·γ/(1 − γ), infinite for gamma = {gamma}; "
+                f"absorbing_terminal values a termination as r/(1 − γ), infinite for gamma = {gamma}; "
                 "use gamma < 1 or turn off the absorbing-state input."
             )
         offpolicy.check_config(self, self.batch_size)
@@ -182,7 +183,7 @@ def q_values_per_head(state: State, critic_params, critic_obs: jax.Array, action
 
 def soft_target(state: State, batch: Transition, key: jax.Array) -> jax.Array:
     """y = r + γ (1 − term) (min_i Q̄_i(s', a') − α log π(a'|s')), a' ~ π(·|s'),
-    plus term · γ/(1 − γ) · r with ``absorbing_terminal``."""
+    plus term · γ r/(1 − γ) with ``absorbing_terminal``."""
     next_action, next_logp = policy(state, batch.next_obs).sample_and_log_prob(seed=key)
     next_q = jnp.min(q_values(state, state.target_params, batch.next_obs, next_action), axis=0)
     config = state.config
