@@ -117,7 +117,8 @@ RECIPES: dict[str, ExpertRecipe] = {
     },
     # Walker2d trains the whole budget: stopped at its first 4000 evaluation (820k steps,
     # still climbing), the policy fell in 3 of 50 episodes and the expert data averaged
-    # 3863. 20 evaluation episodes make "best evaluation" a less lucky pick.
+    # 3863. 20 evaluation episodes make "best evaluation" a less lucky pick (seed 0: 4076
+    # at 980k steps, 4079 over the 50 recorded episodes).
     "walker2d": ExpertRecipe(
         "sac",
         dict(steps=1_000_000, eval_every=20_000, eval_episodes=20, warmup_steps=10_000, buffer_size=1_010_000),
