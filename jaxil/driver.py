@@ -49,6 +49,22 @@ def _json_ready(x: Any) -> Any:
     return x
 
 
+def _differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Dotted keys where two saved configurations differ, each with why ("" for a changed value)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        name = prefix + str(k)
+        if k not in old:
+            out.append((name, "not in the saved run"))
+        elif k not in new:
+            out.append((name, "only in the saved run"))
+        elif isinstance(old[k], dict) and isinstance(new[k], dict):
+            out += _differences(old[k], new[k], name + ".")
+        elif old[k] != new[k]:
+            out.append((name, ""))
+    return out
+
+
 def _write_config(out: Path, run_config: dict, resume: bool) -> None:
     path = out / CONFIG_NAME
     cfg = _json_ready(run_config)
@@ -58,10 +74,17 @@ def _write_config(out: Path, run_config: dict, resume: bool) -> None:
         except json.JSONDecodeError as err:
             raise JaxilError(f"{path} is corrupt ({err}); pass a fresh --out directory.") from err
         if old != cfg:
-            changed = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
+            changed = _differences(old, cfg)
+            hint = ""
+            if any(why == "not in the saved run" for _, why in changed):
+                # Refused rather than filled from the default: jaxil cannot know whether a
+                # newer field's default reproduces what the saved run did.
+                hint = (" A field the saved run lacks is newer than the run: if its value here is what "
+                        f"the run did, add it to {path} by hand to resume.")
+            listed = ", ".join(f"{k} ({why})" if why else k for k, why in changed)
             raise JaxilError(
-                f"{out} holds a run with a different configuration (differs in: {', '.join(changed)}); "
-                "pass a new --out directory, or --no-resume to start over in this one."
+                f"{out} holds a run with a different configuration (differs in: {listed}); "
+                f"pass a new --out directory, or --no-resume to start over in this one.{hint}"
             )
     path.write_text(json.dumps(cfg, indent=2))
 

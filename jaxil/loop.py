@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 Metrics = dict[str, jax.Array]
@@ -34,7 +35,8 @@ def concrete_max(x: Any) -> float | None:
     if isinstance(x, jax.core.Tracer):
         return None
     try:
-        return float(jnp.max(jnp.asarray(x, dtype=jnp.float32)))
+        # numpy, not jnp: a host-side check should not dispatch a device computation.
+        return float(np.max(np.asarray(x, dtype=np.float32)))
     except (TypeError, ValueError):
         return None
 

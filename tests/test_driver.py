@@ -63,6 +63,14 @@ def test_resume_refuses_a_different_config(ppo_train, tmp_path):
         driver.run(ppo_train, SEEDS, tmp_path, progress=False, run_config={"lr": 2})
 
 
+def test_resume_names_a_field_newer_than_the_saved_run(ppo_train, tmp_path):
+    saved = {"algo": "sac", "config": {"lr": 1.0}}
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=1, run_config=saved)
+    newer = {"algo": "sac", "config": {"lr": 1.0, "absorbing_terminal": False}}
+    with pytest.raises(JaxilError, match=r"config\.absorbing_terminal \(not in the saved run\).*by hand"):
+        driver.run(ppo_train, SEEDS, tmp_path, progress=False, run_config=newer)
+
+
 def test_corrupt_checkpoint_is_a_clear_error(ppo_train, tmp_path):
     driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=1)
     step_dir = next((tmp_path / driver.CKPT_DIR).glob("1"))
