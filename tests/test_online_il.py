@@ -351,7 +351,8 @@ def test_gail_update_is_importable_and_moves_the_discriminator_towards_the_exper
     fake = transitions(jax.random.PRNGKey(2), 32).replace(obs=-jnp.ones((32, 3)))
     gap = lambda s: jnp.mean(gail.reward(s.disc_params, s, expert) - gail.reward(s.disc_params, s, fake))  # noqa: E731
     before = gap(state)
+    update = jax.jit(gail.update)  # as a user's own loop would call it (eager dispatch is slow)
     for _ in range(5):
-        state, m = gail.update(state, (expert, fake, concat(expert, fake)))
+        state, m = update(state, (expert, fake, concat(expert, fake)))
     assert float(gap(state)) > float(before) + 0.1
     assert int(state.generator.step) == 5 and "critic_loss" in m and "disc_loss" in m
