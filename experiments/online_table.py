@@ -31,6 +31,10 @@ ALGOS = {"gail": "gail", "gail-ppo": "gail", "airl": "airl", "airl-ppo": "airl",
 FULL_BUDGET = 1_000_000
 NUM_EXPERT_TRAJS = 10
 HERE = Path(__file__).resolve().parent
+# CleanIL's per-env configs where they differ from the Config's defaults (cleanil.md §5.2):
+# RECOIL-online's TD weight is 0.5 on hopper (the default) and 0.2 on halfcheetah and walker2d.
+CLEANIL_ENV_FLAGS = {("recoil-online", "halfcheetah"): ["--td-weight", "0.2"],
+                     ("recoil-online", "walker2d"): ["--td-weight", "0.2"]}
 
 _SMALL = ["--hidden", "64", "64", "--warmup-steps", "1000", "--buffer-size", "20000", "--eval-every", "2000"]
 _PPO = ["--generator", "ppo", "--hidden", "64", "64", "--activation", "tanh", "--disc-hidden", "64", "64",
@@ -52,6 +56,7 @@ def command(algo: str, env: str, seeds: int, steps: int, out: Path) -> list[str]
         flags = PENDULUM[algo][1]
     else:
         flags = ["--eval-every", str(min(10_000, steps))] + (["--generator", "ppo"] if algo.endswith("-ppo") else [])
+        flags += CLEANIL_ENV_FLAGS.get((algo, env), [])
     return [
         "jaxil", "train", ALGOS[algo], "--env", env, "--num-expert-trajs", str(NUM_EXPERT_TRAJS), "--seeds", str(seeds),
         "--steps", str(steps), "--out", str(out), "--no-progress", *flags,
