@@ -9,12 +9,13 @@ snapshot: mean and median return, how many episodes end early and their lengths.
     python experiments/ant_expert_snapshots.py $(seq 60 100) > experiments/results/ant-expert-snapshots.jsonl
 
 It reads the run kept by ``jaxil data make --env ant --kind expert`` (seed 0) under
-``~/.cache/jaxil/work/jaxil/ant/expert-v0/seed0``.
+``$XDG_CACHE_HOME`` (default ``~/.cache``) ``/jaxil/work/jaxil/ant/expert-v0/seed0``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ import numpy as np
 from jaxil import envs
 from jaxil.data import make
 
-RUN = Path.home() / ".cache" / "jaxil" / "work" / "jaxil" / "ant" / "expert-v0" / "seed0" / make.SNAPSHOT_DIR
+# where `jaxil data make` keeps its training runs (jaxil.data.make.make_dataset)
+RUN = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxil" / "work" / "jaxil" / "ant" / "expert-v0" / "seed0" / make.SNAPSHOT_DIR
 
 
 def main(chunks: list[int]) -> None:
