@@ -1,5 +1,5 @@
-"""Evaluate every kept checkpoint of an off-policy run (SAC-learner algorithms: RECOIL-online,
-SQIL, GAIL, AIRL) per seed, with the policy's mode and with sampled actions.
+"""Evaluate every kept checkpoint of a RECOIL-online run (whose state holds a SAC learner)
+per seed, with the policy's mode and with sampled actions.
 
 ``jaxil eval`` scores the latest checkpoint with mode actions only; this asks whether a
 collapse seen there is already present one checkpoint earlier, and whether it is the
