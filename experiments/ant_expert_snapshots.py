@@ -15,10 +15,8 @@ It reads the run kept by ``jaxil data make --env ant --kind expert`` (seed 0) un
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -26,8 +24,7 @@ import numpy as np
 from jaxil import envs
 from jaxil.data import make
 
-# where `jaxil data make` keeps its training runs (jaxil.data.make.make_dataset)
-RUN = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaxil" / "work" / "jaxil" / "ant" / "expert-v0" / "seed0" / make.SNAPSHOT_DIR
+RUN = make.expert_work_dir("ant", seed=0) / make.SNAPSHOT_DIR
 
 
 def main(chunks: list[int]) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from jaxil import driver, envs
 from jaxil.cli import load_run
@@ -35,16 +34,13 @@ def main() -> None:
     rc, train, reference, _ = load_run(a.run_dir)
     env = envs.make(rc["env"], rc["backend"])
     like = driver.abstract_carry(train, rc["seeds"])
-    # orbax refuses zero-size arrays; checkpoints hold one-element stand-ins (driver._savable)
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape if x.size else (1,), x.dtype), like)
-    mngr = ocp.CheckpointManager((a.run_dir / driver.CKPT_DIR).absolute())
 
     @partial(jax.jit, static_argnames="deterministic")
     def score(agent, key, deterministic):
         return policy_metrics(env, lambda o: offline.learner_policy(agent, o), key, a.episodes, reference, deterministic)
 
-    for step in mngr.all_steps():
-        carry = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+    for step in driver.checkpoint_steps(a.run_dir):
+        carry = driver.restore(a.run_dir, like, step)
         for i, s in enumerate(rc["seeds"]):
             agent = jax.tree.map(lambda x: x[i], carry.state.agent)
             for deterministic in (True, False):

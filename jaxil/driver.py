@@ -103,18 +103,30 @@ def abstract_carry(train: Train, seeds: Sequence[int]) -> Carry:
 def _savable(carry: Carry) -> Carry:
     """Orbax refuses zero-size arrays, and MuJoCo (mjx) states hold some (a model with no
     activation states has ``act`` of shape (0,)). They carry no data: a checkpoint stores
-    a one-element stand-in, and ``restore_latest`` rebuilds them from the abstract carry."""
+    a one-element stand-in, and ``restore`` rebuilds them from the abstract carry."""
     return jax.tree.map(lambda x: x if x.size else np.zeros((1,), x.dtype), carry)
+
+
+def checkpoint_steps(out: Path) -> list[int]:
+    """The chunk counts of the checkpoints kept in ``out``, oldest first."""
+    if not (out / CKPT_DIR).exists():
+        return []
+    mngr = _manager(out)
+    try:
+        return sorted(mngr.all_steps())
+    finally:
+        mngr.close()
 
 
 def restore_latest(out: Path, like: Carry) -> Carry | None:
     """The latest checkpointed (seed-batched) carry in ``out``, shaped like ``like``, or None."""
-    if not (out / CKPT_DIR).exists():
-        return None
+    steps = checkpoint_steps(out)
+    return restore(out, like, steps[-1]) if steps else None
+
+
+def restore(out: Path, like: Carry, step: int) -> Carry:
+    """The (seed-batched) carry checkpointed at chunk ``step`` in ``out``, shaped like ``like``."""
     mngr = _manager(out)
-    step = mngr.latest_step()
-    if step is None:
-        return None
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape if x.size else (1,), x.dtype), like)
     try:
         carry = mngr.restore(step, args=ocp.args.StandardRestore(abstract))

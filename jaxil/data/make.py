@@ -318,6 +318,14 @@ def load_agent(dataset_dir: str | Path):
     return card, with_acting_params(card["algo"], agent, params)
 
 
+def expert_work_dir(env_name: str, seed: int, overrides: dict | None = None) -> Path:
+    """Where ``make_dataset`` keeps the expert's resumable training run (shared by all kinds):
+    ``$XDG_CACHE_HOME`` (default ``~/.cache``) ``/jaxil/work/<expert dataset id>/seed<S>[-<overrides hash>]``."""
+    tag = f"seed{seed}" + (f"-{hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else "")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "jaxil" / "work" / default_dataset_id(env_name, "expert") / tag
+
+
 def make_dataset(
     env_name: str,
     kind: str = "expert",
@@ -346,11 +354,7 @@ def make_dataset(
     dataset_id = default_dataset_id(env_name, kind)
     if (root / dataset_id).exists() and not overwrite:
         raise JaxilError(f"{root / dataset_id} exists; pass --overwrite to replace it.")
-    if work_dir is None:  # the expert's resumable training run, shared by all kinds
-        tag = f"seed{seed}" + (f"-{hashlib.sha1(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}" if overrides else "")
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        work_dir = cache / "jaxil" / "work" / default_dataset_id(env_name, "expert") / tag
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir) if work_dir is not None else expert_work_dir(env_name, seed, overrides)
     command = "jaxil data make " + " ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["data", "make"] else None
     collect_key = jax.random.fold_in(jax.random.PRNGKey(seed), STREAM_COLLECT)
     random_ret = measure_random_return(env, RANDOM_REFERENCE_EPISODES)
