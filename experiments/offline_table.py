@@ -23,7 +23,7 @@ from record import budget_label, check_steps, protocol_parser, run_recorded
 
 FULL_BUDGET = {"bc": 200_000, "ibc": 500_000, "iqlearn": 500_000, "recoil": 500_000}
 # Where a jaxil default differs from CleanIL's config, the protocol passes CleanIL's.
-CLEANIL_FLAGS = {"bc": ["--lr", "3e-4", "--lr-schedule", "constant"]}
+CLEANIL_FLAGS = {"bc": ["--lr", "3e-4", "--lr-schedule", "constant", "--batch-size", "256"]}
 # CleanIL's per-env configs (cleanil.md §5.1): RECOIL's gradient penalty has weight 10 on
 # halfcheetah (the default) and 0 on hopper and walker2d. CleanIL has no ant; ant keeps the defaults.
 CLEANIL_ENV_FLAGS = {("recoil", "hopper"): ["--gp-weight", "0"], ("recoil", "walker2d"): ["--gp-weight", "0"]}
