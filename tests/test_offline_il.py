@@ -109,9 +109,9 @@ def test_iqlearn_actor_updates_are_selectable():
 
 def test_iqlearn_learns_pendulum(pendulum_data):
     """Far above random and at BC's level (BC's bar on this data is 90) in 8k updates.
-    Small nets keep it fast; the AWR actor (CleanIL's default) with a larger actor lr."""
+    Small nets and batches keep it fast; the AWR actor (CleanIL's default) with a larger actor lr."""
     expert, ref = pendulum_data
-    cfg = iqlearn.Config(hidden=(64, 64), actor_lr=1e-3, steps=8000, eval_every=4000, eval_episodes=10)
+    cfg = iqlearn.Config(hidden=(64, 64), actor_lr=1e-3, batch_size=128, steps=8000, eval_every=4000, eval_episodes=10)
     train = iqlearn.make_train(cfg, expert, PENDULUM, ref)
     _, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
     final = np.asarray(metrics["normalized_score"])[:, -1]
@@ -214,7 +214,7 @@ def test_ibc_learns_pendulum(pendulum_data):
     [-2, 2] unnormalized, and CleanIL's bound of 1 (tuned for MuJoCo's [-1, 1]) leaves
     the energy too flat to rank them (IQM ~65 after 20k updates, measured)."""
     expert, ref = pendulum_data
-    cfg = ibc.Config(hidden=(64, 64), gp_target=10.0, steps=8000, eval_every=4000, eval_episodes=10)
+    cfg = ibc.Config(hidden=(64, 64), gp_target=10.0, batch_size=128, steps=8000, eval_every=4000, eval_episodes=10)
     train = ibc.make_train(cfg, expert, PENDULUM, ref)
     _, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
     final = np.asarray(metrics["normalized_score"])[:, -1]
