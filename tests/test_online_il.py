@@ -323,8 +323,8 @@ def test_sqil_batch_rewards_expert_one_agent_zero():
 
 def test_sqil_and_recoil_online_reach_expert_on_pendulum(pendulum_expert):
     small = dict(hidden=(64, 64), warmup_steps=1000, buffer_size=20_000, steps=6000, eval_every=2000)
-    for module, config in [(sqil, small | dict(lr=1e-3)),
-                           (recoil_online, small | dict(actor_lr=1e-3, critic_lr=1e-3))]:
+    for module, config in [(sqil, small | dict(lr=1e-3, batch_size=128)),
+                           (recoil_online, small | dict(actor_lr=1e-3, critic_lr=1e-3, expert_batch=64, replay_batch=64))]:
         expert, ref = pendulum_expert
         train = module.make_train(module.Config(**config), expert, PENDULUM, ref)
         _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
