@@ -46,8 +46,8 @@ class Config(offline.Config):
     lr_schedule: str = static("cosine")
     """"constant", or "cosine" decay to 0 over the run (steadies the final policy)."""
     # BC needs many updates more than big batches: at 20k updates, batch 64 with lr 2e-3
-    # matched batch 256 with lr 1e-3 on pendulum and cartpole (8 seeds) at under half the
-    # compute, while 10k updates left some pendulum seeds far below the expert either way.
+    # matched batch 256 with lr 1e-3 on pendulum and cartpole (8 seeds) in under half the
+    # time, while 10k updates left some pendulum seeds far below the expert either way.
     batch_size: int = static(64)
     """expert transitions per update (sampled with replacement)."""
     steps: int = static(20_000)
