@@ -8,9 +8,10 @@ goes through ``experiments/record.py`` into ``experiments/results/<algo>-<env>.j
 with its exact command, seeds, budget (labelled "reduced" below the protocol's), wall
 time and learning curves.
 
-``--envs pendulum`` runs the small pendulum setting of the tests instead (2×64 nets,
-learning rate 1e-3; on-policy GAIL with PPO): minutes on 2 CPU cores, not CleanIL's
-protocol, and labelled so.
+``--envs pendulum`` runs a small pendulum setting instead (2×64 nets, learning rate 1e-3;
+on-policy GAIL with PPO): minutes on 2 CPU cores, not CleanIL's protocol, and labelled so.
+It is the tests' setting as it was until 2026-11-23; the tests now use batches of 128 and
+a shorter on-policy AIRL budget to run faster.
 
     python experiments/online_table.py --algos gail --envs hopper --seeds 3 [--steps 100000]
     python experiments/online_table.py --algos gail,gail-ppo,airl,airl-ppo,sqil,recoil-online --envs pendulum --seeds 8
@@ -72,7 +73,7 @@ def main() -> int:
         for env in a.envs.split(","):
             if env == "pendulum":
                 steps = a.steps or PENDULUM[algo][0]
-                budget = f"{steps:,} env steps per seed, the tests' small pendulum setting (not CleanIL's protocol)"
+                budget = f"{steps:,} env steps per seed, the small pendulum setting (not CleanIL's protocol)"
                 what = f"{algo} on jaxil/pendulum/expert-v0, 10 expert trajectories, small pendulum setting"
             else:
                 steps = check_steps(p, a.steps or FULL_BUDGET)
