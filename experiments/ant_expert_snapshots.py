@@ -22,9 +22,10 @@ import jax
 import numpy as np
 
 from jaxil import envs
-from jaxil.data import make
+from jaxil import experts
+from jaxil.data.episodes import collect_episodes
 
-RUN = make.expert_work_dir("ant", seed=0) / make.SNAPSHOT_DIR
+RUN = experts.expert_work_dir("ant", seed=0) / experts.SNAPSHOT_DIR
 
 
 def main(chunks: list[int]) -> None:
@@ -32,8 +33,8 @@ def main(chunks: list[int]) -> None:
     key = jax.random.PRNGKey(12345)
     for c in chunks:
         t = time.time()
-        act, _ = make.load_policy(RUN / f"{c:05d}")
-        eps = make.collect_episodes(env, act, jax.random.fold_in(key, c), 50)
+        act, _ = experts.load_policy(RUN / f"{c:05d}")
+        eps = collect_episodes(env, act, jax.random.fold_in(key, c), 50)
         lengths = np.array([len(e.rewards) for e in eps])
         returns = np.array([e.ret for e in eps])
         full = lengths == env.spec.max_episode_steps

@@ -28,31 +28,45 @@ import tyro
 
 from jaxil.data.datasets import DEFAULT_EXPERT_TRAJS
 from jaxil.errors import JaxilError
+from jaxil.loop import config_from_json, config_to_json
 
 ONLINE_EXPERT_TRAJS = 10  # CleanIL's online protocol (offline algorithms get 20)
 
-# algorithm name -> (module, kind); "offline" algorithms learn from expert datasets,
-# "offline+suboptimal" ones also from a sub-optimal dataset, "online" ones from expert
-# data and the env, "rl" ones from the env's reward.
-ALGOS: dict[str, tuple[str, str]] = {
-    "bc": ("jaxil.il.bc", "offline"),
-    "iqlearn": ("jaxil.il.iqlearn", "offline"),
-    "ibc": ("jaxil.il.ibc", "offline"),
-    "recoil": ("jaxil.il.recoil", "offline+suboptimal"),
-    "gail": ("jaxil.il.gail", "online"),
-    "airl": ("jaxil.il.airl", "online"),
-    "sqil": ("jaxil.il.sqil", "online"),
-    "recoil-online": ("jaxil.il.recoil_online", "online"),
-    "ppo": ("jaxil.rl.ppo", "rl"),
-    "sac": ("jaxil.rl.sac", "rl"),
-    "dqn": ("jaxil.rl.dqn", "rl"),
+@dataclasses.dataclass(frozen=True)
+class Algo:
+    """What the command line knows of an algorithm besides its module's contract.
+
+    kind: "offline" learns from expert datasets, "offline+suboptimal" also from a
+        sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward.
+    reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
+        reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
+        learned reward is a classifier's score of the current policy, None otherwise.
+    """
+
+    module: str
+    kind: str
+    reward: str | None = None
+
+
+ALGOS: dict[str, Algo] = {
+    "bc": Algo("jaxil.il.bc", "offline"),
+    "iqlearn": Algo("jaxil.il.iqlearn", "offline"),
+    "ibc": Algo("jaxil.il.ibc", "offline"),
+    "recoil": Algo("jaxil.il.recoil", "offline+suboptimal"),
+    "gail": Algo("jaxil.il.gail", "online", reward="discriminator"),
+    "airl": Algo("jaxil.il.airl", "online", reward="transferable"),
+    "sqil": Algo("jaxil.il.sqil", "online"),
+    "recoil-online": Algo("jaxil.il.recoil_online", "online"),
+    "ppo": Algo("jaxil.rl.ppo", "rl"),
+    "sac": Algo("jaxil.rl.sac", "rl"),
+    "dqn": Algo("jaxil.rl.dqn", "rl"),
 }
 
 
 def algo_module(name: str):
     if name not in ALGOS:
         raise JaxilError(f"unknown algorithm {name!r}; choose one of: {', '.join(ALGOS)}.")
-    return importlib.import_module(ALGOS[name][0])
+    return importlib.import_module(ALGOS[name].module)
 
 
 def train_args_class(algo: str):
@@ -66,7 +80,7 @@ def train_args_class(algo: str):
         config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Config)
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = ONLINE_EXPERT_TRAJS if ALGOS[algo][1] == "online" else DEFAULT_EXPERT_TRAJS
+        num_expert_trajs: int | None = ONLINE_EXPERT_TRAJS if ALGOS[algo].kind == "online" else DEFAULT_EXPERT_TRAJS
         """use the first N episodes of the dataset (None: all)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
@@ -85,7 +99,7 @@ def train_args_class(algo: str):
         vectorize: bool | None = None
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
 
-    if ALGOS[algo][1] == "offline+suboptimal":
+    if ALGOS[algo].kind == "offline+suboptimal":
 
         @dataclasses.dataclass
         class TrainArgs(TrainArgs):  # noqa: F811
@@ -93,19 +107,8 @@ def train_args_class(algo: str):
             """sub-optimal dataset id or path, all episodes (default: jaxil/<env>/medium-replay-v0)."""
 
     TrainArgs.__name__ = f"train_{algo}"
-    TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo][0].split('.', 1)[1]})."
+    TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})."
     return TrainArgs
-
-
-def config_from_json(Config, d: dict):
-    fields = {f.name: f for f in dataclasses.fields(Config)}
-    return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields})
-
-
-def to_json(x: Any) -> Any:
-    from jaxil.data.make import to_json as config_json
-
-    return config_json(x)
 
 
 def absolute(dataset: str | None) -> str | None:
@@ -130,7 +133,7 @@ def build(
     from jaxil.evaluation import Reference
 
     mod = algo_module(algo)
-    kind = ALGOS[algo][1]
+    kind = ALGOS[algo].kind
     dataset, suboptimal_dataset = absolute(dataset), absolute(suboptimal_dataset)
     if backend is None and env_name in envs.BRAX_ENVS:
         backend = data.recorded_backend(dataset or data.default_dataset_id(env_name))
@@ -139,7 +142,7 @@ def build(
         "algo": algo,
         "env": env_name,
         "backend": env.spec.backend,
-        "config": to_json(config),
+        "config": config_to_json(config),
     }
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
@@ -282,7 +285,7 @@ def cmd_eval(argv: list[str]) -> dict:
 @dataclasses.dataclass
 class TransferArgs:
     run_dir: tyro.conf.Positional[str]
-    """a run directory of an IRL algorithm (airl) written by jaxil train."""
+    """a run directory of an algorithm with a transferable learned reward (airl) written by jaxil train."""
     steps: int | None = None
     """env steps of the fresh agent (default: the env's expert recipe)."""
     out: str | None = None
@@ -296,16 +299,16 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     import jax
 
     from jaxil import driver, envs
-    from jaxil.data.make import RECIPES, recipe_config
-    from jaxil.rl import offpolicy
+    from jaxil.experts import RECIPES, recipe_config
+    from jaxil.rl import sac
 
     args = tyro.cli(TransferArgs, args=argv, prog="jaxil reward-transfer")
     out = Path(args.run_dir)
-    rc, _, reference, carry = load_run(out)
-    mod = algo_module(rc["algo"])
-    if not hasattr(mod, "transfer_train"):
-        irl = [a for a in ALGOS if hasattr(algo_module(a), "transfer_train")]
+    rc, source_train, reference, carry = load_run(out)
+    if ALGOS[rc["algo"]].reward != "transferable":
+        irl = [a for a, info in ALGOS.items() if info.reward == "transferable"]
         raise JaxilError(f"{rc['algo']} learns no transferable reward; reward-transfer takes runs of: {', '.join(irl)}.")
+    mod = algo_module(rc["algo"])
     env_name = rc["env"]
     env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"])
     if env_name not in RECIPES or RECIPES[env_name].algo != "sac":
@@ -316,11 +319,11 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     seeds, rows, t0 = rc["seeds"], [], time.perf_counter()
     for i, seed in enumerate(seeds):
         # one run per seed: each seed's agent learns from that seed's reward
-        state = jax.tree.map(lambda x: x[i], carry.state)
-        learner = state.agent if isinstance(state, offpolicy.TrainState) else state
-        train = mod.transfer_train(learner, solver_config, env, reference)
+        learner = source_train.learner(jax.tree.map(lambda x: x[i], carry.state))
+        train = sac.make_train(solver_config, env, reference, reward_fn=mod.learned_reward(learner))
         run_config = {"algo": "reward-transfer", "source_run": str(out.absolute()), "source_algo": rc["algo"],
-                      "env": env_name, "backend": env.spec.backend, "solver": "sac", "config": to_json(solver_config),
+                      "env": env_name, "backend": env.spec.backend, "solver": "sac",
+                      "config": config_to_json(solver_config),
                       "dataset": rc.get("dataset")}
         _, seed_rows = driver.run(train, [seed], transfer_out / f"seed{seed}", run_config=run_config,
                                   progress=args.progress)
@@ -358,12 +361,13 @@ class DataMakeArgs:
 
 
 def cmd_data(argv: list[str]) -> dict | None:
-    from jaxil.data import make
+    from jaxil import experts
+    from jaxil.data.datasets import list_datasets
 
     sub, rest = (argv[0], argv[1:]) if argv else ("", [])
     if sub == "list":
         args = tyro.cli(DataListArgs, args=rest, prog="jaxil data list")
-        rows = make.list_datasets()
+        rows = list_datasets()
         if args.json:
             print(json.dumps(rows))
             return None
@@ -376,7 +380,7 @@ def cmd_data(argv: list[str]) -> dict | None:
         return None
     if sub == "make":
         args = tyro.cli(DataMakeArgs, args=rest, prog="jaxil data make")
-        path = make.make_dataset(
+        path = experts.make_dataset(
             args.env, args.kind, seed=args.seed, num_episodes=args.episodes, root=args.root,
             overwrite=args.overwrite, progress=args.progress, work_dir=args.work_dir,
         )

@@ -80,3 +80,18 @@ def heldout_metrics(dist_fn: Callable[[jax.Array], Any], heldout: Transition) ->
     else:
         mae = jnp.mean(jnp.abs(mode - heldout.action))
     return {"heldout_logp": jnp.mean(dist.log_prob(heldout.action)), "heldout_mae": mae}
+
+
+def evaluate_policy(
+    env: Env,
+    dist_fn: Callable[[jax.Array], Any],
+    key: jax.Array,
+    num_episodes: int,
+    reference: Reference | None,
+    heldout: Transition | None = None,
+    deterministic: bool = True,
+) -> dict[str, jax.Array]:
+    """:func:`policy_metrics`, plus :func:`heldout_metrics` when expert ``heldout``
+    transitions are given: what every loop reports at the end of a chunk."""
+    metrics = policy_metrics(env, dist_fn, key, num_episodes, reference, deterministic)
+    return metrics if heldout is None else metrics | heldout_metrics(dist_fn, heldout)

@@ -11,6 +11,7 @@ two paths compute the same thing.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable
 
 import jax
@@ -41,6 +42,18 @@ def concrete_max(x: Any) -> float | None:
         return None
 
 
+def config_to_json(config) -> dict:
+    """A Config as plain JSON values (array-valued fields become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=lambda x: np.asarray(x).tolist()))
+
+
+def config_from_json(config_class, fields: dict):
+    """The Config of class ``config_class`` that :func:`config_to_json` wrote; keys that are
+    not fields of the class are ignored (lists become tuples, as sizes are)."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in names})
+
+
 def static(default: Any):
     """A Config field that fixes shapes or structure: part of the treedef, not a leaf
     (changing it recompiles; it cannot be vmapped). Float hyperparameters stay leaves."""
@@ -60,9 +73,12 @@ class Carry:
 class Train:
     """``train(key) -> (state, metrics)``; metrics are stacked per chunk.
 
-    init: key -> algorithm state.
+    init: key -> the loop's state.
     step: state -> (state, metrics); one iteration (an update, or env steps + updates).
     evaluate: (state, key) -> metrics; run once at the end of every chunk.
+    learner: the loop's state -> the learner in it, what the algorithm's ``init`` returns
+        and its ``update``, ``policy`` and ``learned_reward`` take. Offline loops carry the
+        learner alone (the identity); online loops carry it with envs and buffers.
     """
 
     init: Callable[[jax.Array], Any]
@@ -70,6 +86,7 @@ class Train:
     evaluate: Callable[[Any, jax.Array], Metrics]
     num_chunks: int
     steps_per_chunk: int
+    learner: Callable[[Any], Any] = lambda state: state
 
     @property
     def num_steps(self) -> int:

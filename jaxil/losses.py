@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -54,6 +55,11 @@ def td_target(
     d = terminated.astype(reward.dtype)
     y = reward + gamma * (1.0 - d) * next_value
     return y + d * gamma / (1.0 - gamma) * reward if absorbing else y
+
+
+def l2_penalty(params: chex.ArrayTree) -> jax.Array:
+    """½ Σθ² over every parameter (weight decay written as a loss term)."""
+    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
 
 
 def gradient_penalty(

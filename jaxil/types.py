@@ -6,6 +6,8 @@ bootstrap (the episode really ended), truncation never does (a time limit cut it
 
 from __future__ import annotations
 
+from typing import Callable
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -43,9 +45,25 @@ class Transition:
         chex.assert_axis_dimension(self.action, 0, n)
 
 
+def transition(obs: jax.Array, action: jax.Array, next_obs: jax.Array, terminated: jax.Array) -> Transition:
+    """Transitions from what a reward function reads (zero reward, no truncation)."""
+    zeros = jnp.zeros(terminated.shape)
+    return Transition(obs, action, zeros, next_obs, terminated, zeros.astype(bool))
+
+
 def concat(a: Transition, b: Transition) -> Transition:
     return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=0), a, b)
 
 
-def take(t: Transition, idx: jax.Array) -> Transition:
-    return jax.tree.map(lambda x: x[idx], t)
+RewardFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+"""``reward_fn(obs, action, next_obs, terminated) -> rewards (B,)``: a learned reward as
+a user takes it away, and what solvers train on in place of the env's."""
+
+
+def relabel(batch: Transition, reward_fn: RewardFn) -> Transition:
+    """``batch`` with its rewards replaced by ``reward_fn``'s (no gradient), for any
+    leading batch shape (e.g. a ``(T, num_envs)`` rollout)."""
+    lead = batch.reward.shape
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[len(lead):]), batch)
+    reward = reward_fn(flat.obs, flat.action, flat.next_obs, flat.terminated)
+    return batch.replace(reward=jax.lax.stop_gradient(reward).reshape(lead))

@@ -14,7 +14,8 @@ import pytest
 import jaxil
 from jaxil import JaxilError, data, envs
 from jaxil.data.datasets import SHIPPED_ROOT
-from jaxil.data.make import RECIPES, list_datasets, load_policy
+from jaxil.data.datasets import list_datasets
+from jaxil.experts import RECIPES, load_policy
 from jaxil.data.minari_io import Episode
 from jaxil.evaluation import episode_returns
 
@@ -215,7 +216,7 @@ def test_on_policy_medium_replay_resamples_the_runs_policies(tmp_path):
     """A PPO run keeps no replay buffer, so medium-replay samples an equal share of
     episodes from each policy the run kept up to the medium one, oldest first: its first
     share comes from the barely trained policy and scores below its last (the medium)."""
-    from jaxil.data.make import make_dataset
+    from jaxil.experts import make_dataset
 
     kw = dict(root=tmp_path / "store", work_dir=tmp_path / "run", progress=False,
               overrides=dict(steps=49_152, eval_every=4_096))

@@ -12,10 +12,10 @@ import pytest
 from conftest import seed_slice, tree_equal
 from jaxil import JaxilError, cli, data, envs
 from jaxil.data import replay
-from jaxil.data.make import recipe_config
+from jaxil.experts import recipe_config
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial, airl, gail, recoil_online, sqil
-from jaxil.rl import dqn
+from jaxil.rl import dqn, sac
 from jaxil.stats import iqm
 from jaxil.types import Transition, concat
 
@@ -59,7 +59,7 @@ def pendulum_expert():
 def test_gail_discriminator_loss_equals_hand_computation(loss):
     cfg = gail.Config(disc_hidden=(), use_done=False, loss=loss, max_reward=50.0, gp_weight=3.0, gp_target=0.25,
                       l2_weight=0.1, hidden=(8,))
-    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec)
     w, b = np.array([0.5, -0.2, 0.1, 0.4]), 0.3
     params = linear(w, b)
     expert, fake = transitions(jax.random.PRNGKey(1), 6), transitions(jax.random.PRNGKey(2), 6)
@@ -85,7 +85,7 @@ def test_gail_discriminator_loss_equals_hand_computation(loss):
 
 def test_gail_absorbing_input_gives_one_reward_to_every_terminal_transition():
     cfg = gail.Config(disc_hidden=(16,), hidden=(8,))
-    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec)
     batch = transitions(jax.random.PRNGKey(1), 5, terminated=[True, True, True, False, False])
     r = np.asarray(gail.reward(state.disc_params, state, batch))
     np.testing.assert_allclose(r[:3], r[0], rtol=1e-6)  # (s, a) is masked out at termination
@@ -101,7 +101,7 @@ def test_gail_generator_values_a_termination_as_the_absorbing_state_forever():
     cfg = gail.Config(disc_hidden=(16,), hidden=(8,), gamma=0.9)
     assert not gail.Config(use_done=False).generator_config().absorbing_terminal
     assert not airl.Config().generator_config().absorbing_terminal
-    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec)
     batch = adversarial.relabel(state, gail.discriminator(cfg),
                                 transitions(jax.random.PRNGKey(1), 2, terminated=[True, False]))
     y = np.asarray(sac.soft_target(state.generator, batch, jax.random.PRNGKey(2)))
@@ -122,7 +122,7 @@ def test_gail_generator_values_a_termination_as_the_absorbing_state_forever():
 
 def test_airl_discriminator_equals_hand_computation():
     cfg = airl.Config(disc_hidden=(4,), hidden=(8,), gamma=0.9)
-    state = airl.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    state = airl.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec)
     params = state.disc_params
     expert = transitions(jax.random.PRNGKey(1), 5, terminated=[False, True, False, False, True])
     fake = transitions(jax.random.PRNGKey(2), 5)
@@ -132,14 +132,15 @@ def test_airl_discriminator_equals_hand_computation():
     f = lambda t: g(t) + 0.9 * (1.0 - t.terminated) * h(t.next_obs) - h(t.obs)  # noqa: E731
     log_pi = lambda t: adversarial.policy(state, t.obs).log_prob(t.action)  # noqa: E731
     np.testing.assert_allclose(airl.reward(params, state, expert), f(expert), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(airl.learned_reward(state, expert), g(expert), rtol=1e-6)
+    np.testing.assert_allclose(airl.learned_reward(state)(expert.obs, expert.action, expert.next_obs, expert.terminated),
+                               g(expert), rtol=1e-6)
     loss, _ = airl.discriminator_loss(params, state, expert, fake, jax.random.PRNGKey(3))
     softplus = jax.nn.softplus
     expected = jnp.mean(softplus(-(f(expert) - log_pi(expert)))) + jnp.mean(softplus(f(fake) - log_pi(fake)))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     # PPO has no entropy term of its own: its reward is the paper's f − log π
     ppo_cfg = cfg.replace(generator="ppo", num_envs=4, rollout_steps=8, num_minibatches=2, steps=64, eval_every=32)
-    ppo_state = airl.init(jax.random.PRNGKey(0), ppo_cfg, PENDULUM).replace(disc_params=params)
+    ppo_state = airl.init(jax.random.PRNGKey(0), ppo_cfg, PENDULUM.spec).replace(disc_params=params)
     ppo_log_pi = adversarial.policy(ppo_state, expert.obs).log_prob(expert.action)
     np.testing.assert_allclose(airl.reward(ppo_state.disc_params, ppo_state, expert),
                                f(expert) - ppo_log_pi, rtol=1e-5, atol=1e-5)
@@ -216,7 +217,7 @@ def test_airl_reward_transfers_to_a_fresh_agent(airl_run, pendulum_expert):
     _, solver = recipe_config("pendulum", small | dict(steps=16_000, eval_every=4000))
 
     def transfer(ts, key):
-        return airl.transfer_train(ts.agent, solver, PENDULUM, ref)(key)
+        return sac.make_train(solver, PENDULUM, ref, reward_fn=airl.learned_reward(ts.agent))(key)
 
     _, m = jax.jit(jax.vmap(transfer))(states, jax.random.split(jax.random.PRNGKey(1), SEEDS))
     final = np.asarray(m["normalized_score"])[:, -1]
@@ -347,7 +348,7 @@ def test_sqil_with_dqn_imitates_cartpole():
 
 def test_gail_update_is_importable_and_moves_the_discriminator_towards_the_expert():
     cfg = gail.Config(disc_hidden=(16,), hidden=(8,), disc_lr=1e-2)
-    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM)
+    state = gail.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec)
     expert = transitions(jax.random.PRNGKey(1), 32).replace(obs=jnp.ones((32, 3)))
     fake = transitions(jax.random.PRNGKey(2), 32).replace(obs=-jnp.ones((32, 3)))
     gap = lambda s: jnp.mean(gail.reward(s.disc_params, s, expert) - gail.reward(s.disc_params, s, fake))  # noqa: E731

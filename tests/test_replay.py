@@ -56,7 +56,8 @@ def test_wrong_shape_is_a_clear_error():
 
 
 def test_buffer_rows_split_into_complete_episodes_per_stream():
-    from jaxil.data.make import buffer_episodes, medium_chunk
+    from jaxil.data.episodes import buffer_episodes
+    from jaxil.experts import medium_chunk
 
     # Two interleaved env streams: stream 0 ends episodes at its steps 1 (terminal) and
     # 4 (time limit); stream 1 ends one at step 2 and is mid-episode when saved.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxil import envs
-from jaxil.data.make import recipe_config, solver
+from jaxil.experts import recipe_config, solver
 from jaxil.rl import sac
 
 # Far above random (random returns: cartpole 24, acrobot -495, mountaincar -200,
@@ -80,13 +80,13 @@ def test_ppo_loss_equals_hand_computation():
     env = envs.make("cartpole")
     cfg = ppo.Config(hidden=(8,), clip_eps=0.2, vf_coef=0.5, ent_coef=0.1, num_envs=1, rollout_steps=4,
                      num_minibatches=1, steps=4, eval_every=4)
-    state = ppo.init(jax.random.PRNGKey(0), cfg, env)
+    state = ppo.init(jax.random.PRNGKey(0), cfg, env.spec)
     obs = jax.random.normal(jax.random.PRNGKey(1), (4, 4))
     action = jnp.array([0, 1, 1, 0])
     dist = ppo.policy(state, obs)
     logp, v = dist.log_prob(action), ppo.value(state, obs)
     t = Transition(obs, action, jnp.zeros(4), obs, jnp.zeros(4, bool), jnp.zeros(4, bool))
-    mb = ppo.Rollout(t, logp - jnp.log(1.5), v - 1.0, v)  # ratio 1.5; old values 1 below
+    mb = ppo.Batch(t, logp - jnp.log(1.5), v - 1.0, v)  # ratio 1.5; old values 1 below
     adv = jnp.array([1.0, -1.0, 2.0, -2.0])
     target = v + 0.5
     loss, m = ppo.ppo_loss(state.params, state, mb, adv, target, jax.random.PRNGKey(3))

@@ -314,3 +314,47 @@ def sample(key: jax.Array, data: Transition, batch_size: int) -> Transition:
     batch = jax.tree.map(lambda x: x[idx], data)
     chex.assert_axis_dimension(batch.obs, 0, batch_size)
     return batch
+
+
+def list_datasets(roots: list[Path] | None = None) -> list[dict]:
+    """One row per dataset found under ``roots`` (default: shipped + local store)."""
+    roots = roots if roots is not None else [SHIPPED_ROOT, local_minari_root()]
+    rows, seen = [], set()
+    for root in roots:
+        for meta_file in sorted(Path(root).glob("**/data/metadata.json")):
+            if ".work" in meta_file.parts:
+                continue
+            try:
+                meta = json.loads(meta_file.read_text())
+            except json.JSONDecodeError:
+                continue
+            dataset_id = meta.get("dataset_id", str(meta_file.parent.parent.relative_to(root)))
+            if dataset_id in seen:
+                continue
+            seen.add(dataset_id)
+            j = meta.get("jaxil") or {}
+            if isinstance(j, str):
+                j = json.loads(j)
+            rows.append({
+                "id": dataset_id,
+                "env": j.get("env", "?"),
+                "backend": j.get("backend", "?"),
+                "episodes": meta.get("total_episodes"),
+                "transitions": meta.get("total_steps"),
+                "mean_return": _mean_return(meta_file.parent),
+                "ref_random": meta.get("ref_min_score"),
+                "ref_expert": meta.get("ref_max_score"),
+                "made_by": "jaxil" if j else "external",
+                "path": str(meta_file.parent.parent),
+            })
+    return rows
+
+
+def _mean_return(data_dir: Path) -> float | None:
+    try:
+        import h5py
+
+        with h5py.File(data_dir / "main_data.hdf5", "r") as f:
+            return float(np.mean([np.sum(f[k]["rewards"][()], dtype=np.float64) for k in f.keys()]))
+    except Exception:
+        return None

@@ -31,14 +31,14 @@ from flax import struct
 
 from jaxil.data import replay
 from jaxil.data.datasets import ExpertData, sample
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.evaluation import Reference
 from jaxil.il.offline import check_expert_data
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
-from jaxil.rl import offpolicy, ppo, sac
-from jaxil.types import Transition, concat
+from jaxil.rl import offpolicy, onpolicy, ppo, sac
+from jaxil.types import RewardFn, Transition, concat, transition
 
 GENERATORS = ("sac", "ppo")
 
@@ -136,12 +136,20 @@ class Config(offpolicy.LoopConfig):
         )
 
 
-Generator = Any  # sac.State or ppo.State
+# The generator protocol: a solver module with ``init(key, config, spec)``,
+# ``update(state, batch)``, ``policy(state, obs)`` and ``MAXIMUM_ENTROPY`` (whether its own
+# objective adds α·H[π], so that a reward needs no −log π term of its own).
+GENERATOR_SOLVERS = {"sac": sac, "ppo": ppo}
+
+
+def generator(config: Config):
+    """The generator's solver module (``config.generator`` names it)."""
+    return GENERATOR_SOLVERS[config.generator]
 
 
 @struct.dataclass
 class State:
-    generator: Generator
+    generator: Any  # the generator solver's learner state
     disc_params: chex.ArrayTree
     disc_opt: optax.OptState
     key: jax.Array
@@ -150,8 +158,7 @@ class State:
 
 def policy(state: State, obs: jax.Array):
     """π(·|s) of the generator, on raw observations."""
-    mod = sac if isinstance(state.generator, sac.State) else ppo
-    return mod.policy(state.generator, obs)
+    return generator(state.config).policy(state.generator, obs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,11 +174,6 @@ class Discriminator:
     init: Callable[..., chex.ArrayTree]
     loss: Callable[..., tuple[jax.Array, dict]]
     reward: Callable[[chex.ArrayTree, State, Transition], jax.Array]
-
-
-def l2_penalty(params: chex.ArrayTree) -> jax.Array:
-    """½ Σθ² over every parameter."""
-    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
 
 
 def input_penalty(
@@ -194,14 +196,12 @@ def input_penalty(
     return gradient_penalty(f_row, row(expert), row(fake), key, target=config.gp_target, weight=config.gp_weight)
 
 
-def init(key: jax.Array, config: Config, env: Env, disc: Discriminator) -> State:
-    spec = env.spec
+def init(key: jax.Array, config: Config, spec: EnvSpec, disc: Discriminator) -> State:
     k_gen, k_disc, key = jax.random.split(key, 3)
-    gen_config = config.generator_config()
-    generator = sac.init(k_gen, gen_config, spec) if config.generator == "sac" else ppo.init(k_gen, gen_config, env)
+    gen = generator(config).init(k_gen, config.generator_config(), spec)
     o, a = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     disc_params = disc.init(k_disc, o, a, o, jnp.zeros((1,), bool))
-    return State(generator, disc_params, optax.adam(config.disc_lr).init(disc_params), key, config)
+    return State(gen, disc_params, optax.adam(config.disc_lr).init(disc_params), key, config)
 
 
 def update_discriminator(state: State, disc: Discriminator, expert: Transition, fake: Transition):
@@ -218,8 +218,15 @@ def relabel(state: State, disc: Discriminator, batch: Transition) -> Transition:
     return batch.replace(reward=jax.lax.stop_gradient(disc.reward(state.disc_params, state, batch)))
 
 
+def learned_reward(state: State, disc: Discriminator) -> RewardFn:
+    """The generator's reward under the current discriminator, as a standalone function."""
+    return lambda obs, action, next_obs, terminated: disc.reward(
+        state.disc_params, state, transition(obs, action, next_obs, terminated)
+    )
+
+
 def update_off_policy(
-    state: State, disc: Discriminator, expert: ExpertData, buffer: replay.ReplayBuffer, key: jax.Array
+    state: State, disc: Discriminator, expert: Transition, buffer: replay.ReplayBuffer, key: jax.Array
 ) -> tuple[State, dict]:
     """``disc_updates`` discriminator steps (expert vs replay), then one SAC update on a
     relabeled half-expert, half-replay batch."""
@@ -228,14 +235,14 @@ def update_off_policy(
     def disc_step(state, k):
         k_e, k_r = jax.random.split(k)
         fake = replay.sample(buffer, k_r, cfg.expert_batch)
-        return update_discriminator(state, disc, sample(k_e, expert.train, cfg.expert_batch), fake)
+        return update_discriminator(state, disc, sample(k_e, expert, cfg.expert_batch), fake)
 
     k_disc, k_e, k_r = jax.random.split(key, 3)
     state, m_disc = jax.lax.scan(disc_step, state, jax.random.split(k_disc, cfg.disc_updates))
     n_expert = round(cfg.expert_fraction * cfg.batch_size)
     batch = replay.sample(buffer, k_r, cfg.batch_size - n_expert)
     if n_expert:
-        batch = concat(sample(k_e, expert.train, n_expert), batch)
+        batch = concat(sample(k_e, expert, n_expert), batch)
     state, m_sac = update_sac_generator(state, disc, batch)
     return state, jax.tree.map(jnp.mean, m_disc) | m_sac
 
@@ -246,28 +253,33 @@ def update_sac_generator(state: State, disc: Discriminator, batch: Transition) -
     return state.replace(generator=generator), metrics
 
 
-def update(
-    state: State, disc: Discriminator, batch: tuple[Transition, Transition, Transition]
-) -> tuple[State, dict]:
-    """The off-policy update on given rows ``(expert, generator, policy batch)``: one
-    discriminator step on expert vs generator rows, then one SAC update on the relabeled
-    policy batch (what the loop does with rows it samples itself)."""
+def update(state: State, disc: Discriminator, batch: tuple) -> tuple[State, dict]:
+    """One update on given rows, what the loops do with rows they sample themselves:
+
+    * SAC generator, ``batch = (expert, generator, policy_batch)``: one discriminator step
+      on expert vs generator rows, then one SAC update on the relabeled policy batch;
+    * PPO generator, ``batch = (expert, rollout)``: :func:`update_on_policy`.
+    """
+    if state.config.generator == "ppo":
+        return update_on_policy(state, disc, *batch)
     expert, fake, policy_batch = batch
     state, m_disc = update_discriminator(state, disc, expert, fake)
     state, m_sac = update_sac_generator(state, disc, policy_batch)
     return state, m_disc | m_sac
 
 
-def update_on_policy(state: State, disc: Discriminator, expert: ExpertData, rollout: ppo.Rollout) -> tuple[State, dict]:
-    """``disc_updates`` discriminator steps (expert vs rollout rows), then PPO on the
-    rollout relabeled by the updated discriminator."""
+def update_on_policy(
+    state: State, disc: Discriminator, expert: Transition, rollout: onpolicy.Rollout
+) -> tuple[State, dict]:
+    """``disc_updates`` discriminator steps (rows of ``expert`` vs rollout rows), then PPO
+    on the rollout relabeled by the updated discriminator."""
     cfg = state.config
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rollout.transition)
 
     def disc_step(state, k):
         k_e, k_r = jax.random.split(k)
         fake = jax.tree.map(lambda x: x[jax.random.randint(k_r, (cfg.expert_batch,), 0, x.shape[0])], flat)
-        return update_discriminator(state, disc, sample(k_e, expert.train, cfg.expert_batch), fake)
+        return update_discriminator(state, disc, sample(k_e, expert, cfg.expert_batch), fake)
 
     key, k_disc = jax.random.split(state.key)
     state, m_disc = jax.lax.scan(disc_step, state.replace(key=key), jax.random.split(k_disc, cfg.disc_updates))
@@ -280,39 +292,13 @@ def update_on_policy(state: State, disc: Discriminator, expert: ExpertData, roll
 def make_train(
     config: Config, disc: Discriminator, data: ExpertData, env: Env, reference: Reference | None, algo: str
 ) -> Train:
-    """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator."""
+    """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator:
+    :mod:`jaxil.rl.offpolicy`'s loop for SAC, :mod:`jaxil.rl.onpolicy`'s for PPO."""
     check_expert_data(data, env, algo, continuous=True)
-    gen_config = config.generator_config()
-
-    def evaluate_extra(state: State, metrics: dict) -> dict:
-        return metrics | heldout_metrics(lambda o: policy(state, o), data.heldout)
-
+    loop = dict(init_learner=lambda key: init(key, config, env.spec, disc), policy_fn=policy, reference=reference,
+                heldout=data.heldout)
     if config.generator == "sac":
-        inner = offpolicy.make_train(
-            gen_config, env,
-            init_learner=lambda key: init(key, config, env, disc),
-            learn=lambda state, buffer, key: update_off_policy(state, disc, data, buffer, key),
-            policy_fn=policy,
-            reference=reference,
-        )
-
-        def evaluate(ts: offpolicy.TrainState, key: jax.Array):
-            return evaluate_extra(ts.agent, inner.evaluate(ts, key))
-
-        return dataclasses.replace(inner, evaluate=evaluate)
-
-    def step(state: State):
-        generator, rollout = ppo.collect(state.generator, env)
-        state, metrics = update_on_policy(state.replace(generator=generator), disc, data, rollout)
-        return state, metrics | {"train_return": state.generator.last_return}
-
-    def evaluate(state: State, key: jax.Array):
-        m = policy_metrics(env, lambda o: policy(state, o), key, config.eval_episodes, reference)
-        env_steps = (state.generator.step * gen_config.batch_size).astype(jnp.float32)
-        return evaluate_extra(state, m | {"env_steps": env_steps})
-
-    num_chunks, steps_per_chunk = chunking(gen_config.num_iterations, config.eval_every // gen_config.batch_size)
-    return Train(
-        init=lambda key: init(key, config, env, disc), step=step, evaluate=evaluate, num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
-    )
+        learn = lambda state, buffer, key: update_off_policy(state, disc, data.train, buffer, key)  # noqa: E731
+        return offpolicy.make_train(config.generator_config(), env, learn=learn, **loop)
+    learn = lambda state, rollout: update_on_policy(state, disc, data.train, rollout)  # noqa: E731
+    return onpolicy.make_train(config.generator_config(), env, learn=learn, **loop)

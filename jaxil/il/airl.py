@@ -27,14 +27,14 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxil.data.datasets import ExpertData
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
-from jaxil.il.adversarial import Discriminator, input_penalty, l2_penalty
+from jaxil.il.adversarial import Discriminator, input_penalty, policy
 from jaxil.loop import Train, is_static_zero, static
+from jaxil.losses import l2_penalty
 from jaxil.nets import MLP, RewardModel
-from jaxil.rl import sac
-from jaxil.types import Transition
+from jaxil.types import RewardFn, Transition, transition
 
 
 @struct.dataclass
@@ -78,7 +78,7 @@ def shaped(state: adversarial.State, params, batch: Transition) -> tuple[jax.Arr
 
 def logits(state: adversarial.State, params, batch: Transition) -> jax.Array:
     """f − log π(a|s), with π the current generator (held fixed)."""
-    log_pi = adversarial.policy(state, batch.obs).log_prob(batch.action)
+    log_pi = policy(state, batch.obs).log_prob(batch.action)
     return shaped(state, params, batch)[0] - jax.lax.stop_gradient(log_pi)
 
 
@@ -106,15 +106,19 @@ def discriminator_loss(params, state: adversarial.State, expert: Transition, fak
 
 
 def reward(params, state: adversarial.State, batch: Transition) -> jax.Array:
-    """The generator's reward: f(s, a, s') for SAC, f − log π(a|s) for PPO."""
-    if isinstance(state.generator, sac.State):
+    """The generator's reward: f(s, a, s') for a maximum-entropy solver (SAC), which adds
+    the entropy term itself; f − log π(a|s) for PPO."""
+    if adversarial.generator(state.config).MAXIMUM_ENTROPY:
         return shaped(state, params, batch)[0]
     return logits(state, params, batch)
 
 
-def learned_reward(state: adversarial.State, batch: Transition) -> jax.Array:
-    """The transferable reward g(s) (or g(s, a)): unshaped, no policy term."""
-    return shaped(state, state.disc_params, batch)[1]
+def learned_reward(state: adversarial.State) -> RewardFn:
+    """The transferable reward g(s) (or g(s, a)): unshaped, no policy term, as a standalone
+    ``reward_fn(obs, action, next_obs, terminated)``."""
+    return lambda obs, action, next_obs, terminated: shaped(
+        state, state.disc_params, transition(obs, action, next_obs, terminated)
+    )[1]
 
 
 def discriminator(config: Config) -> Discriminator:
@@ -124,13 +128,14 @@ def discriminator(config: Config) -> Discriminator:
     )
 
 
-def init(key: jax.Array, config: Config, env: Env) -> adversarial.State:
-    return adversarial.init(key, config, env, discriminator(config))
+def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
+    return adversarial.init(key, config, spec, discriminator(config))
 
 
-def update(state: adversarial.State, batch: tuple[Transition, Transition, Transition]):
-    """One discriminator step on (expert, generator) rows, then one SAC update on the
-    relabeled policy batch: ``batch = (expert, generator, policy_batch)``."""
+def update(state: adversarial.State, batch: tuple) -> tuple[adversarial.State, dict]:
+    """One update on given rows (see :func:`jaxil.il.adversarial.update`): with the SAC
+    generator ``batch = (expert, generator, policy_batch)``, one discriminator step and one
+    SAC update; with PPO ``batch = (expert, rollout)``."""
     return adversarial.update(state, discriminator(state.config), batch)
 
 
@@ -139,9 +144,3 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     against the expert ``data``."""
     return adversarial.make_train(config, discriminator(config), data, env, reference, "AIRL")
 
-
-def transfer_train(state: adversarial.State, solver_config: sac.Config, env: Env, reference: Reference | None = None) -> Train:
-    """A fresh SAC agent trained from scratch on ``env`` with every reward replaced by the
-    learned g of one trained AIRL ``state`` (no expert data): the test of an IRL reward."""
-    params = state.disc_params
-    return sac.make_train(solver_config, env, reference, reward_fn=lambda b: learned_reward(state.replace(disc_params=params), b))

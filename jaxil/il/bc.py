@@ -29,6 +29,7 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.loop import Train, is_static_zero, static
+from jaxil.losses import l2_penalty
 from jaxil.nets import make_actor
 from jaxil.types import Transition
 
@@ -112,11 +113,6 @@ def policy(state: State, obs: jax.Array):
     return state.actor.apply(state.params, (obs - state.obs_mean) / state.obs_std)
 
 
-def l2_penalty(params: chex.ArrayTree) -> jax.Array:
-    """‖θ‖²/2 over every parameter."""
-    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
-
-
 def bc_loss(params, state: State, batch: Transition, key: jax.Array):
     """−E log π(a_E|s_E) − λ_ent·H + λ_l2·‖θ‖²/2 on one expert batch."""
     cfg = state.config
@@ -150,7 +146,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on ``data``, evaluated
     on ``env`` every ``config.eval_every`` updates."""
     offline.check_expert_data(data, env, "BC")
-    return offline.expert_train(
+    return offline.make_train(
         config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
         update=update,

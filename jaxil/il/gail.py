@@ -38,15 +38,16 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxil.data.datasets import ExpertData
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
-from jaxil.il.adversarial import Discriminator, input_penalty, l2_penalty
+from jaxil.il.adversarial import Discriminator, input_penalty, policy
 from jaxil.loop import Train, is_static_zero, static
+from jaxil.losses import l2_penalty
 from jaxil.nets import RewardModel
 from jaxil.rl import ppo, sac
-from jaxil.types import Transition
+from jaxil.types import RewardFn, Transition
 
 LOSSES = ("auto", "wasserstein", "logistic")
 
@@ -126,14 +127,21 @@ def discriminator(config: Config) -> Discriminator:
     return Discriminator(lambda key, o, a, o2, d: net.init(key, o, a, d), discriminator_loss, reward)
 
 
-def init(key: jax.Array, config: Config, env: Env) -> adversarial.State:
-    return adversarial.init(key, config, env, discriminator(config))
+def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
+    return adversarial.init(key, config, spec, discriminator(config))
 
 
-def update(state: adversarial.State, batch: tuple[Transition, Transition, Transition]):
-    """One discriminator step on (expert, generator) rows, then one SAC update on the
-    relabeled policy batch: ``batch = (expert, generator, policy_batch)``."""
+def update(state: adversarial.State, batch: tuple) -> tuple[adversarial.State, dict]:
+    """One update on given rows (see :func:`jaxil.il.adversarial.update`): with the SAC
+    generator ``batch = (expert, generator, policy_batch)``, one discriminator step and one
+    SAC update; with PPO ``batch = (expert, rollout)``."""
     return adversarial.update(state, discriminator(state.config), batch)
+
+
+def learned_reward(state: adversarial.State) -> RewardFn:
+    """The reward GAIL trains its generator on, D or softplus(D), as a standalone
+    ``reward_fn(obs, action, next_obs, terminated)``."""
+    return adversarial.learned_reward(state, discriminator(state.config))
 
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:

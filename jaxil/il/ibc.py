@@ -83,6 +83,9 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
+
+policy = offline.learner_policy
+
 def energy(state: State, params, obs: jax.Array, action: jax.Array) -> jax.Array:
     """E(s, a) on raw observations, clipped; shape (B,)."""
     e = sac.q_values(state.learner, params, obs, action)[0]
@@ -153,9 +156,9 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on expert ``data``,
     evaluated on ``env`` every ``config.eval_every`` updates."""
     offline.check_expert_data(data, env, "IBC", continuous=True)
-    return offline.expert_train(
+    return offline.make_train(
         config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
         update=update,
-        policy=offline.learner_policy,
+        policy=policy,
     )

@@ -97,6 +97,9 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
+
+policy = offline.learner_policy
+
 def contrastive_loss(q_expert: jax.Array, q_policy: jax.Array) -> jax.Array:
     """L_cd = −mean_i (E Q_i(s, a_E) − E Q_i(s, ã)); inputs are (num_qs, B)."""
     return -jnp.mean(jnp.mean(q_expert, axis=1) - jnp.mean(q_policy, axis=1))
@@ -156,9 +159,9 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on expert ``data``,
     evaluated on ``env`` every ``config.eval_every`` updates."""
     offline.check_expert_data(data, env, "IQ-Learn", continuous=True)
-    return offline.expert_train(
+    return offline.make_train(
         config, data, env, reference,
         init=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
         update=update,
-        policy=offline.learner_policy,
+        policy=policy,
     )

@@ -11,7 +11,7 @@ from flax import struct
 from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics, policy_metrics
+from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking, static
 from jaxil.types import Transition
 
@@ -67,41 +67,32 @@ def learner_policy(state: State, obs: jax.Array):
     return sac.policy(state.learner, obs)
 
 
-def evaluator(config, data: ExpertData, env: Env, reference: Reference | None, policy, deterministic: bool = True):
-    """``evaluate(state, key)``: env returns (and normalized score) plus held-out metrics."""
-
-    def evaluate(state: State, key: jax.Array) -> dict[str, jax.Array]:
-        dist = lambda o: policy(state, o)  # noqa: E731
-        metrics = policy_metrics(env, dist, key, config.eval_episodes, reference, deterministic)
-        return metrics | heldout_metrics(dist, data.heldout)
-
-    return evaluate
-
-
-def expert_train(
+def make_train(
     config,
     data: ExpertData,
     env: Env,
     reference: Reference | None,
     *,
     init: Callable[[jax.Array], State],
-    update: Callable[[State, Transition], tuple[State, dict]],
+    update: Callable[[State, Any], tuple[State, dict]],
     policy: Callable[[State, jax.Array], Any],
+    sample_batch: Callable[[jax.Array], Any] | None = None,
     split_key: KeySplit = split_learner_key,
     deterministic: bool = True,
 ) -> Train:
-    """``config.steps`` updates on uniform batches of ``data.train`` (``config.batch_size``),
-    evaluated every ``config.eval_every`` updates."""
+    """``config.steps`` updates, each on ``sample_batch(key)`` (default: a uniform batch of
+    ``config.batch_size`` rows of ``data.train``), evaluated every ``config.eval_every``
+    updates on the env and on ``data.heldout``."""
     num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
+    if sample_batch is None:
+        sample_batch = lambda key: sample(key, data.train, config.batch_size)  # noqa: E731
 
     def step(state: State):
         state, k = split_key(state)
-        return update(state, sample(k, data.train, config.batch_size))
+        return update(state, sample_batch(k))
 
-    return Train(
-        init=init,
-        step=step,
-        evaluate=evaluator(config, data, env, reference, policy, deterministic),
-        num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
-    )
+    def evaluate(state: State, key: jax.Array) -> dict[str, jax.Array]:
+        dist = lambda o: policy(state, o)  # noqa: E731
+        return evaluate_policy(env, dist, key, config.eval_episodes, reference, data.heldout, deterministic)
+
+    return Train(init=init, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)

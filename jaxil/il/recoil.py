@@ -41,7 +41,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, chunking, static
+from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
 from jaxil.nets.rewards import absorbing_input
 from jaxil.rl import awr, sac
@@ -101,6 +101,9 @@ class State:
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
     learner = sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1)
     return State(learner, config)
+
+
+policy = offline.learner_policy
 
 
 def q_abs(
@@ -221,17 +224,15 @@ def make_train(
     )
     obs_mean, obs_std = obs_stats(mixed.obs)
     mixed = jax.tree.map(jnp.asarray, mixed)
-    num_chunks, steps_per_chunk = chunking(config.steps, config.eval_every)
 
-    def step(state: State):
-        state, k = offline.split_learner_key(state)
-        k_e, k_t = jax.random.split(k)
-        return update(state, (sample(k_e, expert.train, config.expert_batch), sample(k_t, mixed, config.offline_batch)))
+    def sample_batch(key: jax.Array) -> tuple[Transition, Transition]:
+        k_e, k_t = jax.random.split(key)
+        return sample(k_e, expert.train, config.expert_batch), sample(k_t, mixed, config.offline_batch)
 
-    return Train(
+    return offline.make_train(
+        config, expert, env, reference,
         init=lambda key: init(key, config, env.spec, obs_mean, obs_std),
-        step=step,
-        evaluate=offline.evaluator(config, expert, env, reference, offline.learner_policy),
-        num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
+        update=update,
+        policy=policy,
+        sample_batch=sample_batch,
     )

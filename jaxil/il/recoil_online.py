@@ -27,8 +27,6 @@ also passes one argument too many to its actor loss (cleanil.md §8.1).
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -36,7 +34,7 @@ from flax import struct
 from jaxil.data import replay
 from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
-from jaxil.evaluation import Reference, heldout_metrics
+from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.il.recoil import contrastive_loss, q_abs, soft_value, td_loss
 from jaxil.loop import Train, static
@@ -101,6 +99,9 @@ class State:
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1), config)
+
+
+policy = offline.learner_policy
 
 
 def with_absorbing(q_states: jax.Array, q_absorbing: jax.Array, terminated: jax.Array) -> jax.Array:
@@ -181,12 +182,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         return update(state, (sample(k_e, data.train, config.expert_batch),
                               replay.sample(buffer, k_r, config.replay_batch)))
 
-    inner = offpolicy.make_train(
+    return offpolicy.make_train(
         loop_config, env, init_learner=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),
-        learn=learn, policy_fn=offline.learner_policy, reference=reference,
+        learn=learn, policy_fn=policy, reference=reference, heldout=data.heldout,
     )
-
-    def evaluate(ts: offpolicy.TrainState, key: jax.Array):
-        return inner.evaluate(ts, key) | heldout_metrics(lambda o: offline.learner_policy(ts.agent, o), data.heldout)
-
-    return dataclasses.replace(inner, evaluate=evaluate)

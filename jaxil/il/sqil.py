@@ -7,13 +7,14 @@ The constant rewards make the agent return to expert states and stay there.
     batch = {(s, a, 1, s') from the expert} ∪ {(s, a, 0, s') from the replay buffer}
 
 The solver is SAC for continuous actions and double DQN for discrete ones (imitation's
-default), picked from the env unless ``solver`` names one. Terminations still stop the
+default), picked from the env unless ``solver`` names one; the state holds the solver's
+learner, and ``update`` is the solver's update on the SQIL batch. Terminations still stop the
 bootstrap, as in the paper; the env's own rewards stay in the buffer, unused.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +22,9 @@ from flax import struct
 
 from jaxil.data import replay
 from jaxil.data.datasets import ExpertData, sample
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, heldout_metrics
+from jaxil.evaluation import Reference
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train, static
 from jaxil.rl import dqn, offpolicy, sac
@@ -82,12 +83,42 @@ def sqil_batch(expert: Transition, agent: Transition) -> Transition:
                   agent.replace(reward=jnp.zeros_like(agent.reward)))
 
 
+SOLVER_MODULES = {"sac": sac, "dqn": dqn}
+
+
+def solver_name(config: Config, spec: EnvSpec) -> str:
+    """The solver ``config.solver`` picks for ``spec`` ("auto": DQN for discrete actions)."""
+    return "dqn" if config.solver == "dqn" or (config.solver == "auto" and spec.discrete) else "sac"
+
+
+@struct.dataclass
+class State:
+    learner: Any  # the solver's learner: sac.State or dqn.State
+    config: Config
+    solver: str = struct.field(pytree_node=False, default="sac")
+
+
+def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
+    name = solver_name(config, spec)
+    solver_config = config.solver_config(spec.discrete)
+    return State(SOLVER_MODULES[name].init(key, solver_config, spec), config, name)
+
+
+def policy(state: State, obs: jax.Array):
+    """π(·|s) of the solver (SAC's tanh-Gaussian, or DQN's ε-greedy whose mode is greedy)."""
+    return SOLVER_MODULES[state.solver].policy(state.learner, obs)
+
+
+def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, dict[str, jax.Array]]:
+    """One solver update on ``batch = (expert rows, agent rows)`` relabeled by :func:`sqil_batch`."""
+    learner, metrics = SOLVER_MODULES[state.solver].update(state.learner, sqil_batch(*batch))
+    return state.replace(learner=learner), metrics
+
+
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of SQIL on ``env``."""
     spec = env.spec
-    solver_config = config.solver_config(spec.discrete)
-    solver = dqn if isinstance(solver_config, dqn.Config) else sac
-    if solver is sac:
+    if solver_name(config, spec) == "sac":
         check_expert_data(data, env, "SQIL with SAC", continuous=True)
     else:
         check_expert_data(data, env, "SQIL")
@@ -95,17 +126,11 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
             raise JaxilError(f"SQIL's DQN solver needs discrete actions; env {spec.name!r} is continuous (use solver sac).")
     n_expert = round(config.expert_fraction * config.batch_size)
 
-    def learn(state, buffer: replay.ReplayBuffer, key: jax.Array):
+    def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
         k_e, k_r = jax.random.split(key)
-        batch = sqil_batch(sample(k_e, data.train, n_expert), replay.sample(buffer, k_r, config.batch_size - n_expert))
-        return solver.update(state, batch)
+        return update(state, (sample(k_e, data.train, n_expert), replay.sample(buffer, k_r, config.batch_size - n_expert)))
 
-    inner = offpolicy.make_train(
-        solver_config, env, init_learner=lambda key: solver.init(key, solver_config, spec), learn=learn,
-        policy_fn=solver.policy, reference=reference,
+    return offpolicy.make_train(
+        config.solver_config(spec.discrete), env, init_learner=lambda key: init(key, config, spec), learn=learn,
+        policy_fn=policy, reference=reference, heldout=data.heldout,
     )
-
-    def evaluate(ts: offpolicy.TrainState, key: jax.Array):
-        return inner.evaluate(ts, key) | heldout_metrics(lambda o: solver.policy(ts.agent, o), data.heldout)
-
-    return dataclasses.replace(inner, evaluate=evaluate)

@@ -57,7 +57,3 @@ class MLP(nn.Module):
             last_init = nn.initializers.variance_scaling(self.out_scale**2, "fan_in", "truncated_normal")
         return nn.Dense(self.out_dim, kernel_init=last_init)(x)
 
-
-def concat_inputs(*xs: jax.Array) -> jax.Array:
-    """Concatenate feature vectors; discrete actions are expected one-hot already."""
-    return jnp.concatenate(xs, axis=-1)

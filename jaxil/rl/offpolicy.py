@@ -2,10 +2,11 @@
 (GAIL, AIRL, SQIL, RECOIL-online): environments, a replay buffer and the learner in one
 ``lax.scan``.
 
-After ``warmup_steps`` env steps with uniformly random actions, each iteration calls
-``learn(learner, buffer, key)`` ``updates_per_step`` times, then steps every env once
-with the learner's behaviour policy and stores the transitions. The learner is any
-pytree; the loop never looks inside it.
+After ``warmup_steps`` env steps of a warm-up policy (uniformly random actions unless
+told otherwise), each iteration calls ``learn(learner, buffer, key)``
+``updates_per_step`` times, then steps every env once with the behaviour policy (the
+learner's own samples unless told otherwise; e.g. DAgger mixes in an expert) and stores
+the transitions. The learner is any pytree; the loop never looks inside it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from jaxil.data import replay
 from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import track_returns
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, policy_metrics
+from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking, static
 from jaxil.types import Transition
 
@@ -69,13 +70,28 @@ class TrainState:
     key: jax.Array
 
 
-Actor = Callable[[TrainState, jax.Array, jax.Array], jax.Array]  # (state, obs, key) -> actions
+Behaviour = Callable[[Learner, jax.Array, jax.Array], jax.Array]
+"""``(learner, obs (num_envs, obs_dim), key) -> actions (num_envs, ...)``: who acts."""
 
 
-def env_step(env: Env, ts: TrainState, act: Actor) -> TrainState:
+def random_behaviour(spec) -> Behaviour:
+    """Uniformly random actions (the default warm-up)."""
+
+    def act(learner: Learner, obs: jax.Array, key: jax.Array) -> jax.Array:
+        return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, obs.shape[0]))
+
+    return act
+
+
+def policy_behaviour(policy_fn: Callable[[Learner, jax.Array], Any]) -> Behaviour:
+    """Samples of the learner's own policy (the default after warm-up)."""
+    return lambda learner, obs, key: policy_fn(learner, obs).sample(seed=key)
+
+
+def env_step(env: Env, ts: TrainState, act: Behaviour) -> TrainState:
     """Step every env once with ``act``; store the transitions; track episode returns."""
     key, act_key, env_key = jax.random.split(ts.key, 3)
-    action = act(ts, ts.obs, act_key)
+    action = act(ts.agent, ts.obs, act_key)
     n = ts.obs.shape[0]
     env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
     t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
@@ -93,18 +109,19 @@ def make_train(
     learn: Learn,
     policy_fn: Callable[[Learner, jax.Array], Any],
     reference: Reference | None = None,
+    heldout: Transition | None = None,
+    warmup: Behaviour | None = None,
+    behaviour: Behaviour | None = None,
 ) -> Train:
-    """The off-policy loop: ``config.warmup_steps`` uniformly random steps, then per
-    iteration ``config.updates_per_step`` calls of ``learn`` and one step of every env
-    with ``policy_fn(learner, obs)``. ``config`` supplies the loop's sizes only."""
+    """The off-policy loop: ``config.warmup_steps`` steps of ``warmup`` (default uniformly
+    random), then per iteration ``config.updates_per_step`` calls of ``learn`` and one step
+    of every env with ``behaviour`` (default: samples of ``policy_fn(learner, obs)``).
+    Evaluations act with ``policy_fn``'s mode, and with ``heldout`` expert transitions
+    add their log-likelihood and action error. ``config`` supplies the loop's sizes only."""
     spec = env.spec
     n = config.num_envs
-
-    def random_act(ts, obs, key):
-        return jax.vmap(lambda k: random_action(k, spec))(jax.random.split(key, n))
-
-    def policy_act(ts, obs, key):
-        return policy_fn(ts.agent, obs).sample(seed=key)
+    warmup = random_behaviour(spec) if warmup is None else warmup
+    behaviour = policy_behaviour(policy_fn) if behaviour is None else behaviour
 
     def init_fn(key):
         k_agent, k_env, k_run = jax.random.split(key, 3)
@@ -116,7 +133,7 @@ def make_train(
             init_learner(k_agent), replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n),
             jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
         )
-        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, random_act), None), ts, None, config.warmup_steps // n)
+        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, warmup), None), ts, None, config.warmup_steps // n)
         return ts
 
     def step(ts: TrainState):
@@ -129,15 +146,16 @@ def make_train(
             return (agent, key), metrics
 
         (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, config.updates_per_step)
-        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), policy_act)
+        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), behaviour)
         return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
 
     def evaluate(ts: TrainState, key: jax.Array):
-        m = policy_metrics(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference)
+        m = evaluate_policy(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference, heldout)
         return m | {"env_steps": (ts.iteration * n).astype(jnp.float32)}  # after warm-up
 
     num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
-    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk)
+    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk,
+                 learner=lambda ts: ts.agent)
 
 
 def check_config(config: LoopConfig, batch_size: int) -> None:

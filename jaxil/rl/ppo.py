@@ -8,8 +8,10 @@ advantages (bootstrapping through truncations, never through terminations), then
 
 with ρ = π(a|s)/π_old(a|s) (without ``clip_value`` the value term is plain ½(V − R)²).
 Observations are standardized by running statistics that are frozen during a rollout
-and its update and refreshed afterwards, so the stored log-probabilities stay exact. ``update(state, rollout)`` is importable on its own
-(on-policy GAIL/AIRL relabel ``rollout.transition.reward`` and call it).
+and its update and refreshed afterwards, so the stored log-probabilities stay exact.
+Rollouts come from :mod:`jaxil.rl.onpolicy`'s loop; ``update(state, rollout)`` is
+importable on its own (on-policy GAIL/AIRL relabel ``rollout.transition.reward`` and
+call it).
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from brax.training.acme import running_statistics, specs
 from flax import struct
 
 from jaxil.envs.core import Env, EnvSpec
-from jaxil.envs.rollout import track_returns
 from jaxil.envs.shaping import potential, shaped_reward
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, policy_metrics
+from jaxil.evaluation import Reference
 from jaxil.losses import gae_advantages
 from jaxil.loop import Train, chunking, is_static_zero, static
 from jaxil.nets import ValueNet, make_actor
-from jaxil.types import Transition
+from jaxil.rl import onpolicy
+from jaxil.types import RewardFn, Transition
+
+MAXIMUM_ENTROPY = False
+"""PPO maximizes the return alone (its entropy bonus regularizes the update, not the
+objective), so an entropy-regularized reward must carry its −log π term itself."""
 
 @struct.dataclass
 class Config:
@@ -110,24 +116,24 @@ class Config:
 
 
 @struct.dataclass
-class Rollout:
-    """A rollout of shape (rollout_steps, num_envs) with what PPO needs besides s, a, r."""
+class Batch:
+    """Rollout rows with what PPO's loss needs besides (s, a, r): the acting policy's
+    log π(a|s), and V(s) and V(s') (true successor) at collection."""
 
     transition: Transition
     log_prob: jax.Array
-    value: jax.Array  # V(s) at collection
-    next_value: jax.Array  # V(s') of the true successor at collection
+    value: jax.Array
+    next_value: jax.Array
 
 
 @struct.dataclass
 class State:
+    """The PPO learner: everything ``update`` needs, nothing about the environment (the
+    envs live in :class:`jaxil.rl.onpolicy.TrainState`)."""
+
     params: chex.ArrayTree  # {"actor": ..., "critic": ...}
     opt_state: optax.OptState
     obs_stats: running_statistics.RunningStatisticsState
-    env_state: chex.ArrayTree  # batched over num_envs
-    obs: jax.Array  # (num_envs, obs_dim): observations to act on
-    episode_return: jax.Array  # (num_envs,) return of the running episodes
-    last_return: jax.Array  # mean return of the most recently finished episodes
     key: jax.Array
     step: jax.Array  # iterations done
     config: Config
@@ -160,22 +166,16 @@ def value(state: State, obs: jax.Array) -> jax.Array:
     return state.critic.apply(state.params["critic"], normalize(state, obs))
 
 
-def init(key: jax.Array, config: Config, env: Env) -> State:
-    spec: EnvSpec = env.spec
+def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
     actor = make_actor(spec, config.hidden, config.activation, log_std_init=0.0, out_scale=0.01)
     critic = ValueNet(config.hidden, config.activation)
-    k_actor, k_critic, k_env, key = jax.random.split(key, 4)
+    k_actor, k_critic, key = jax.random.split(key, 3)
     dummy = jnp.zeros((1, spec.obs_dim))
     params = {"actor": actor.init(k_actor, dummy), "critic": critic.init(k_critic, dummy)}
-    env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, config.num_envs))
     return State(
         params=params,
         opt_state=optimizer(config).init(params),
         obs_stats=running_statistics.init_state(specs.Array((spec.obs_dim,), jnp.float32)),
-        env_state=env_state,
-        obs=obs,
-        episode_return=jnp.zeros(config.num_envs),
-        last_return=jnp.zeros(()),
         key=key,
         step=jnp.zeros((), jnp.int32),
         config=config,
@@ -184,34 +184,17 @@ def init(key: jax.Array, config: Config, env: Env) -> State:
     )
 
 
-def collect(state: State, env: Env) -> tuple[State, Rollout]:
-    """``rollout_steps`` steps of all envs with the current (stochastic) policy."""
-
-    def env_step(carry, key):
-        state = carry
-        act_key, env_key = jax.random.split(key)
-        dist = policy(state, state.obs)
-        action = dist.sample(seed=act_key)
-        # log π is recomputed from the action (not taken from the sampler) so the update's
-        # ratio uses exactly the same function, including the bound clipping.
-        log_prob = dist.log_prob(action)
-        env_state, step = jax.vmap(env.step)(
-            jax.random.split(env_key, state.config.num_envs), state.env_state, action
-        )
-        t = Transition(state.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-        ep_ret, last = track_returns(state.episode_return, state.last_return, step.reward, step.terminated | step.truncated)
-        state = state.replace(env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last)
-        return state, (t, log_prob)
-
-    key, roll_key = jax.random.split(state.key)
-    state, (t, log_prob) = jax.lax.scan(
-        env_step, state.replace(key=key), jax.random.split(roll_key, state.config.rollout_steps)
-    )
-    rollout = Rollout(t, log_prob, value(state, t.obs), value(state, t.next_obs))
-    return state, rollout
+def acting_params(state: State) -> dict:
+    """The arrays acting reads (what a saved expert policy stores): actor weights and
+    the observation statistics."""
+    return {"actor": state.params["actor"], "obs_stats": state.obs_stats}
 
 
-def ppo_loss(params, state: State, mb: Rollout, advantage: jax.Array, target: jax.Array, key: jax.Array):
+def with_acting_params(state: State, params: dict) -> State:
+    return state.replace(params=state.params | {"actor": params["actor"]}, obs_stats=params["obs_stats"])
+
+
+def ppo_loss(params, state: State, mb: Batch, advantage: jax.Array, target: jax.Array, key: jax.Array):
     """Clipped surrogate + clipped value loss − entropy bonus on one minibatch."""
     cfg = state.config
     s = state.replace(params=params)
@@ -233,10 +216,13 @@ def ppo_loss(params, state: State, mb: Rollout, advantage: jax.Array, target: ja
     return loss, {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl}
 
 
-def update(state: State, rollout: Rollout) -> tuple[State, dict[str, jax.Array]]:
-    """PPO epochs over one rollout (shape (T, num_envs)); then refresh obs statistics."""
+def update(state: State, rollout: onpolicy.Rollout) -> tuple[State, dict[str, jax.Array]]:
+    """PPO epochs over one rollout (shape (T, num_envs)) collected by the current policy;
+    then refresh the observation statistics."""
     cfg = state.config
     t = rollout.transition
+    # V at collection: the policy has not changed since, so these are its values then.
+    rollout = Batch(t, rollout.log_prob, value(state, t.obs), value(state, t.next_obs))
     advantage, target = gae_advantages(
         cfg.reward_scale * t.reward,
         rollout.value,
@@ -271,28 +257,22 @@ def update(state: State, rollout: Rollout) -> tuple[State, dict[str, jax.Array]]
     return state.replace(obs_stats=obs_stats, step=state.step + 1), metrics
 
 
-def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
-    """``train(key) -> (state, metrics)``: ``config.steps`` steps of PPO on ``env``."""
-    num_chunks, steps_per_chunk = chunking(config.num_iterations, config.eval_every // config.batch_size)
+def make_train(
+    config: Config, env: Env, reference: Reference | None = None, reward_fn: RewardFn | None = None
+) -> Train:
+    """``train(key) -> (state, metrics)``: ``config.steps`` steps of PPO on ``env``
+    (:mod:`jaxil.rl.onpolicy`'s loop). With ``reward_fn``, every rollout is relabeled by it
+    (e.g. a learned reward); the env and the reported returns keep the true reward."""
     phi = potential(env.spec.name) if not is_static_zero(config.shaping) else None
 
-    def step(state: State):
-        state, rollout = collect(state, env)
+    def learn(state: State, rollout: onpolicy.Rollout):
         if phi is not None:
             t = rollout.transition
             r = shaped_reward(t.reward, t.obs, t.next_obs, t.terminated, phi, config.shaping, config.gamma)
             rollout = rollout.replace(transition=t.replace(reward=r))
-        state, metrics = update(state, rollout)
-        return state, metrics | {"train_return": state.last_return}
+        return update(state, rollout)
 
-    def evaluate(state: State, key: jax.Array):
-        m = policy_metrics(env, lambda o: policy(state, o), key, config.eval_episodes, reference)
-        return m | {"env_steps": (state.step * config.batch_size).astype(jnp.float32)}
-
-    return Train(
-        init=lambda key: init(key, config, env),
-        step=step,
-        evaluate=evaluate,
-        num_chunks=num_chunks,
-        steps_per_chunk=steps_per_chunk,
+    return onpolicy.make_train(
+        config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,
+        reference=reference, reward_fn=reward_fn,
     )

@@ -33,7 +33,10 @@ from jaxil.loop import Train, concrete_max, static
 from jaxil.losses import td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
-from jaxil.types import Transition
+from jaxil.types import RewardFn, Transition, relabel
+
+MAXIMUM_ENTROPY = True
+"""SAC maximizes return plus α·H[π] itself (soft RL), so a reward needs no −log π term."""
 
 
 @struct.dataclass
@@ -160,6 +163,16 @@ def init(
     )
 
 
+def acting_params(state: State) -> dict:
+    """The arrays acting reads (what a saved expert policy stores): actor weights and
+    the observation statistics."""
+    return {"actor": state.actor_params, "obs_mean": state.obs_mean, "obs_std": state.obs_std}
+
+
+def with_acting_params(state: State, params: dict) -> State:
+    return state.replace(actor_params=params["actor"], obs_mean=params["obs_mean"], obs_std=params["obs_std"])
+
+
 def normalize(state: State, obs: jax.Array) -> jax.Array:
     return (obs - state.obs_mean) / state.obs_std
 
@@ -282,9 +295,6 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 # --------------------------------------------------------------------------------------
 # Online training: jaxil.rl.offpolicy's loop (env, replay buffer, learner in one scan).
 
-RewardFn = Callable[[Transition], jax.Array]  # a batch of transitions -> rewards (B,)
-
-
 def make_train(
     config: Config, env: Env, reference: Reference | None = None, reward_fn: RewardFn | None = None
 ) -> Train:
@@ -294,9 +304,7 @@ def make_train(
 
     def learn(agent: State, buffer: replay.ReplayBuffer, key: jax.Array):
         batch = replay.sample(buffer, key, config.batch_size)
-        if reward_fn is not None:
-            batch = batch.replace(reward=jax.lax.stop_gradient(reward_fn(batch)))
-        return update(agent, batch)
+        return update(agent, batch if reward_fn is None else relabel(batch, reward_fn))
 
     return offpolicy.make_train(
         config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,

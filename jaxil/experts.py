@@ -1,4 +1,13 @@
-"""``jaxil data make``: train an expert with jaxil's own solvers and write its dataset.
+"""Experts: recipes, training through the driver, saved policies, and ``jaxil data make``.
+
+An expert is one of jaxil's RL solvers (``jaxil.rl.sac`` or ``ppo``) trained by its
+env's recipe with the chunked, resumable driver. Its acting arrays are saved beside the
+datasets it records (``policy/``), and :func:`load_expert` gives any saved expert back as
+a pure ``policy(obs) -> distribution`` (DAgger's and preference teachers' expert, or a
+user's). This module is an application on top of the library (it drives training), so
+nothing below it imports it.
+
+``jaxil data make`` trains an expert and writes its datasets.
 
 All kinds of one env come from one training run of its recipe (D4RL's protocol):
 
@@ -32,7 +41,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,15 +49,17 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import jaxil
-from jaxil import envs
-from jaxil.data.datasets import default_dataset_id, local_minari_root, measure_random_return
-from jaxil.data.minari_io import Episode, read_dataset, write_dataset
-from jaxil.envs.core import Env, random_action
-from jaxil.envs.rollout import Act, first_episode_mask, rollout
+from jaxil import driver, envs
 from jaxil.data import replay
+from jaxil.data.datasets import default_dataset_id, local_minari_root, measure_random_return
+from jaxil.data.episodes import buffer_episodes, collect_episodes, rollout_episodes
+from jaxil.data.minari_io import read_dataset, write_dataset
+from jaxil.envs.core import Env, random_action
+from jaxil.envs.rollout import Act, rollout
 from jaxil.errors import JaxilError
+from jaxil.loop import config_from_json, config_to_json
 from jaxil.provenance import source_commit
-from jaxil.types import Transition
+from jaxil.rl import ppo, sac
 
 KINDS = ("expert", "medium", "medium-replay", "random")
 MEDIUM_FRACTION = 1 / 3
@@ -145,10 +156,13 @@ RECIPES: dict[str, ExpertRecipe] = {
 }
 
 
-def solver(algo: str):
-    from jaxil.rl import ppo, sac
+SOLVERS = {"ppo": ppo, "sac": sac}  # each: Config, init, make_train, policy, acting_params, with_acting_params
 
-    return {"ppo": ppo, "sac": sac}[algo]
+
+def solver(algo: str):
+    if algo not in SOLVERS:
+        raise JaxilError(f"no expert solver {algo!r}; experts are trained with one of {', '.join(SOLVERS)}.")
+    return SOLVERS[algo]
 
 
 def recipe_config(env_name: str, overrides: dict | None = None):
@@ -160,46 +174,25 @@ def recipe_config(env_name: str, overrides: dict | None = None):
     return recipe, solver(recipe.algo).Config(**(recipe.config | (overrides or {})))
 
 
-def agent_of(algo: str, state):
-    """The learner inside a solver's train state (what its ``policy`` function takes)."""
-    return state.agent if algo == "sac" else state
-
-
-def acting_params(algo: str, agent) -> dict:
-    """The arrays that acting reads (all that ``policy/`` stores): actor weights and
-    observation normalization, not critics, optimizer moments or envs."""
-    if algo == "sac":
-        return {"actor": agent.actor_params, "obs_mean": agent.obs_mean, "obs_std": agent.obs_std}
-    return {"actor": agent.params["actor"], "obs_stats": agent.obs_stats}
-
-
-def with_acting_params(algo: str, agent, params: dict):
-    if algo == "sac":
-        return agent.replace(actor_params=params["actor"], obs_mean=params["obs_mean"], obs_std=params["obs_std"])
-    return agent.replace(params=agent.params | {"actor": params["actor"]}, obs_stats=params["obs_stats"])
-
-
-def expert_act(algo: str, agent) -> Act:
-    """Deterministic expert: the mode of the policy."""
+def mode_act(algo: str, learner) -> Act:
+    """Deterministic acting: the mode of the solver's policy."""
     mod = solver(algo)
-    return lambda obs, key: mod.policy(agent, obs).mode()
+    return lambda obs, key: mod.policy(learner, obs).mode()
 
 
 def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = None, progress: bool = True):
     """Train the recipe's expert for one seed with the chunked, resumable driver.
 
-    Returns ``(recipe, config, final train state, metric rows)``. The policy at every
-    evaluation is kept in ``work_dir/policies/<chunk>``, where the medium kinds pick
-    theirs once the final expert return is known.
+    Returns ``(recipe, config, final train state, its learner, metric rows)``. The policy
+    at every evaluation is kept in ``work_dir/policies/<chunk>``, where the medium kinds
+    pick theirs once the final expert return is known.
     """
-    from jaxil import driver
-
     recipe, config = recipe_config(env.spec.name, overrides)
     train = solver(recipe.algo).make_train(config, env)
 
     def on_chunk(chunk: int, get_carry, metrics: dict) -> None:
         state = jax.tree.map(lambda x: x[0], get_carry().state)
-        save_policy(Path(work_dir) / SNAPSHOT_DIR / f"{chunk:05d}", recipe.algo, config, agent_of(recipe.algo, state), env)
+        save_policy(Path(work_dir) / SNAPSHOT_DIR / f"{chunk:05d}", recipe.algo, config, train.learner(state), env)
 
     def reached_target(rows: list[dict]) -> bool:
         return recipe.stop_at_target and max(r["eval_return"] for r in rows) >= recipe.target_return
@@ -208,13 +201,15 @@ def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = N
         train,
         [seed],
         work_dir,
-        run_config={"algo": recipe.algo, "env": env.spec.name, "backend": env.spec.backend, "config": to_json(config)},
+        run_config={"algo": recipe.algo, "env": env.spec.name, "backend": env.spec.backend,
+                    "config": config_to_json(config)},
         progress=progress,
         on_chunk=on_chunk,
         stop_when=reached_target,
         checkpoint_every=recipe.checkpoint_every,
     )
-    return recipe, config, jax.tree.map(lambda x: x[0], carry.state), rows
+    state = jax.tree.map(lambda x: x[0], carry.state)
+    return recipe, config, state, train.learner(state), rows
 
 
 def medium_chunk(rows: list[dict], expert_return: float, random_return: float) -> dict:
@@ -226,75 +221,32 @@ def medium_chunk(rows: list[dict], expert_return: float, random_return: float) -
     raise JaxilError(f"the training run never reached the medium level {level:.1f}; remake the expert with another --seed.")
 
 
-def buffer_episodes(t: Transition, num_envs: int) -> list[Episode]:
-    """The complete episodes in replay rows written in order by ``num_envs`` interleaved
-    env streams (row ``k·num_envs + i`` is stream i's k-th step), oldest first; an
-    episode still running at the end is left out."""
-    episodes = []
-    for i in range(num_envs):
-        stream = jax.tree.map(lambda x: np.asarray(x)[i::num_envs], t)
-        ends = np.flatnonzero(stream.terminated | stream.truncated) + 1
-        for a, b in zip(np.concatenate([[0], ends[:-1]]), ends):
-            episodes.append(
-                Episode(
-                    observations=np.concatenate([stream.obs[a:b], stream.next_obs[b - 1 : b]], axis=0),
-                    actions=stream.action[a:b],
-                    rewards=stream.reward[a:b],
-                    terminations=stream.terminated[a:b],
-                    truncations=stream.truncated[a:b],
-                )
-            )
-    return episodes
-
-
-def collect_episodes(env: Env, act: Act, key: jax.Array, num_episodes: int) -> list[Episode]:
-    """One complete episode per parallel env (each from its own random initial state)."""
-    traj = jax.jit(lambda k: rollout(env, act, k, num_episodes, env.spec.max_episode_steps))(key)
-    return first_episodes(traj, env)
-
-
-def first_episodes(traj: Transition, env: Env) -> list[Episode]:
-    """The first episode of each env in a (T, n) rollout of ``max_episode_steps`` steps."""
-    mask = np.asarray(first_episode_mask(traj))
-    traj = jax.tree.map(np.asarray, traj)
-    episodes = []
-    for i in range(mask.shape[1]):
-        n = int(mask[:, i].sum())
-        if not (traj.terminated[n - 1, i] or traj.truncated[n - 1, i]):
-            raise JaxilError(f"episode {i} did not end within {env.spec.max_episode_steps} steps; the env's time limit is broken.")
-        episodes.append(
-            Episode(
-                observations=np.concatenate([traj.obs[:n, i], traj.next_obs[n - 1 : n, i]], axis=0),
-                actions=traj.action[:n, i],
-                rewards=traj.reward[:n, i],
-                terminations=traj.terminated[:n, i],
-                truncations=traj.truncated[:n, i],
-            )
-        )
-    return episodes
-
-
-def to_json(config) -> dict:
-    return json.loads(json.dumps(dataclasses.asdict(config), default=lambda x: np.asarray(x).tolist()))
-
-
 def save_policy(path: Path, algo: str, config, agent, env: Env) -> None:
     path = Path(path).absolute()
     with ocp.StandardCheckpointer() as ckpt:
-        ckpt.save(path / "params", acting_params(algo, agent), force=True)
+        ckpt.save(path / "params", solver(algo).acting_params(agent), force=True)
     (path / "policy.json").write_text(
-        json.dumps({"algo": algo, "env": env.spec.name, "backend": env.spec.backend, "config": to_json(config)}, indent=2)
+        json.dumps({"algo": algo, "env": env.spec.name, "backend": env.spec.backend, "config": config_to_json(config)},
+                   indent=2)
     )
 
 
+def load_expert(dataset_dir: str | Path) -> tuple[Callable[[jax.Array], Any], dict]:
+    """``(policy, card)``: the expert saved with a jaxil dataset (or a policy directory) as
+    a pure ``policy(obs) -> distribution`` (jit- and vmap-able; its arrays are closed
+    over), and the card that says which solver, env and config made it."""
+    card, learner = load_agent(dataset_dir)
+    mod = solver(card["algo"])
+    return (lambda obs: mod.policy(learner, obs)), card
+
+
 def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act, dict]:
-    """The policy saved with a jaxil dataset (or a policy directory itself) and its card:
-    its mode, or samples from it with ``stochastic``."""
-    card, agent = load_agent(dataset_dir)
+    """The saved expert as an ``act(obs, key) -> action`` function and its card: its mode,
+    or samples from it with ``stochastic``."""
+    policy, card = load_expert(dataset_dir)
     if stochastic:
-        mod = solver(card["algo"])
-        return (lambda obs, key: mod.policy(agent, obs).sample(seed=key)), card
-    return expert_act(card["algo"], agent), card
+        return (lambda obs, key: policy(obs).sample(seed=key)), card
+    return (lambda obs, key: policy(obs).mode()), card
 
 
 def load_agent(dataset_dir: str | Path):
@@ -307,15 +259,15 @@ def load_agent(dataset_dir: str | Path):
     card = json.loads((path / "policy.json").read_text())
     env = envs.make(card["env"], None if card["backend"] == "gymnax" else card["backend"])
     mod = solver(card["algo"])
-    config = mod.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in card["config"].items()})
-    like = agent_of(card["algo"], jax.eval_shape(mod.make_train(config, env).init, jax.random.PRNGKey(0)))
-    agent = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
+    config = config_from_json(mod.Config, card["config"])
+    like = jax.eval_shape(lambda key: mod.init(key, config, env.spec), jax.random.PRNGKey(0))
+    learner = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
     try:
         with ocp.StandardCheckpointer() as ckpt:
-            params = ckpt.restore(path / "params", acting_params(card["algo"], like))
+            params = ckpt.restore(path / "params", mod.acting_params(like))
     except Exception as err:
         raise JaxilError(f"policy at {path} could not be restored ({err}); remake the dataset.") from err
-    return card, with_acting_params(card["algo"], agent, params)
+    return card, mod.with_acting_params(learner, params)
 
 
 def expert_work_dir(env_name: str, seed: int, overrides: dict | None = None) -> Path:
@@ -373,7 +325,7 @@ def make_dataset(
     }
     policy = snapshot = None  # what goes to policy/: (algo, config, agent), or a snapshot dir
     if kind == "expert":
-        recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
+        recipe, config, _, learner, rows = train_expert(env, seed, work_dir, overrides, progress)
         meta |= _recipe_card(recipe, config, rows)
         if recipe.expert_policy == "best":
             best = max(rows, key=lambda r: (r["eval_return"], r["chunk"]))
@@ -382,8 +334,7 @@ def make_dataset(
             meta |= {"expert_chunk": best["chunk"], "expert_env_steps": best["env_steps"],
                      "expert_rule": "the policy of the run's best evaluation (mode actions)"}
         else:
-            agent = agent_of(recipe.algo, state)
-            act, policy = expert_act(recipe.algo, agent), (recipe.algo, config, agent)
+            act, policy = mode_act(recipe.algo, learner), (recipe.algo, config, learner)
             meta["expert_rule"] = "the policy at the end of training (mode actions)"
         episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
         expert_ret = float(np.mean([e.ret for e in episodes]))
@@ -403,7 +354,7 @@ def make_dataset(
             episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
             meta["collection"] = "uniformly random actions"
         else:
-            recipe, config, state, rows = train_expert(env, seed, work_dir, overrides, progress)
+            recipe, config, state, _, rows = train_expert(env, seed, work_dir, overrides, progress)
             medium = medium_chunk(rows, expert_ret, random_ret)
             meta |= _recipe_card(recipe, config, rows) | {
                 "medium_chunk": medium["chunk"],
@@ -451,7 +402,7 @@ def make_dataset(
 def _recipe_card(recipe: ExpertRecipe, config, rows: list[dict]) -> dict:
     return {
         "expert_algo": recipe.algo,
-        "expert_config": to_json(config),
+        "expert_config": config_to_json(config),
         "expert_note": recipe.note,
         "expert_target_return": recipe.target_return,
         "expert_train_curve": [r["eval_return"] for r in rows],
@@ -492,61 +443,17 @@ def snapshot_replay_episodes(env: Env, work_dir: Path, medium: dict, key: jax.Ar
     n = num_episodes if num_episodes is not None else max(50, len(chunks))
     which = np.arange(n) * len(chunks) // n  # snapshot index of each episode, non-decreasing
     loaded = [load_agent(work_dir / SNAPSHOT_DIR / f"{c:05d}") for c in chunks]
-    algo, agent, mod = loaded[0][0]["algo"], loaded[0][1], solver(loaded[0][0]["algo"])
-    params = jax.tree.map(lambda *x: jnp.stack(x)[which], *[acting_params(algo, a) for _, a in loaded])
+    agent, mod = loaded[0][1], solver(loaded[0][0]["algo"])
+    params = jax.tree.map(lambda *x: jnp.stack(x)[which], *[mod.acting_params(a) for _, a in loaded])
 
     def one_episode(p, k):
-        learner = with_acting_params(algo, agent, p)
+        learner = mod.with_acting_params(agent, p)
         act = lambda obs, key: mod.policy(learner, obs).sample(seed=key)  # noqa: E731
         return jax.tree.map(lambda x: x[:, 0], rollout(env, act, k, 1, env.spec.max_episode_steps))
 
     traj = jax.jit(jax.vmap(one_episode, out_axes=1))(params, jax.random.split(key, n))
     note = (f"on-policy run, no replay buffer: {n} episodes sampled from the run's policies at its evaluations "
             f"1 to {chunks[-1]} (the medium one), an equal share from each, oldest first, one per fresh random initial state")
-    return first_episodes(traj, env), note
+    return rollout_episodes(traj, env), note
 
 
-def list_datasets(roots: list[Path] | None = None) -> list[dict]:
-    """One row per dataset found under ``roots`` (default: shipped + local store)."""
-    from jaxil.data.datasets import SHIPPED_ROOT
-
-    roots = roots if roots is not None else [SHIPPED_ROOT, local_minari_root()]
-    rows, seen = [], set()
-    for root in roots:
-        for meta_file in sorted(Path(root).glob("**/data/metadata.json")):
-            if ".work" in meta_file.parts:
-                continue
-            try:
-                meta = json.loads(meta_file.read_text())
-            except json.JSONDecodeError:
-                continue
-            dataset_id = meta.get("dataset_id", str(meta_file.parent.parent.relative_to(root)))
-            if dataset_id in seen:
-                continue
-            seen.add(dataset_id)
-            j = meta.get("jaxil") or {}
-            if isinstance(j, str):
-                j = json.loads(j)
-            rows.append({
-                "id": dataset_id,
-                "env": j.get("env", "?"),
-                "backend": j.get("backend", "?"),
-                "episodes": meta.get("total_episodes"),
-                "transitions": meta.get("total_steps"),
-                "mean_return": _mean_return(meta_file.parent),
-                "ref_random": meta.get("ref_min_score"),
-                "ref_expert": meta.get("ref_max_score"),
-                "made_by": "jaxil" if j else "external",
-                "path": str(meta_file.parent.parent),
-            })
-    return rows
-
-
-def _mean_return(data_dir: Path) -> float | None:
-    try:
-        import h5py
-
-        with h5py.File(data_dir / "main_data.hdf5", "r") as f:
-            return float(np.mean([np.sum(f[k]["rewards"][()], dtype=np.float64) for k in f.keys()]))
-    except Exception:
-        return None
