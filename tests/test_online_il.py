@@ -266,7 +266,7 @@ def linear_critic(w, b):
 
 
 def test_recoil_online_critic_loss_equals_hand_computation():
-    cfg = recoil_online.Config(hidden=(), td_weight=0.3, ibc_weight=0.25, gp_weight=3.0, gp_target=0.2, q_max=1.2)
+    cfg = recoil_online.Config(hidden=(), td_weight=0.3, ibc_weight=0.25, gp_weight=3.0, gp_target=0.2, max_q=1.2)
     mean, std = jnp.array([0.1, -0.2, 0.3]), jnp.array([2.0, 1.0, 0.5])
     state = recoil_online.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, mean, std)
     # critic input: [normalized s·(1 − d), d, a]
@@ -309,7 +309,7 @@ def test_recoil_online_critic_loss_equals_hand_computation():
 def test_recoil_online_critic_starts_at_zero_unless_asked_not_to():
     e = transitions(jax.random.PRNGKey(1), 5, terminated=[0, 1, 0, 0, 1])
     for zero in (True, False):
-        cfg = recoil_online.Config(hidden=(8,), zero_critic=zero)
+        cfg = recoil_online.Config(hidden=(8,), critic_zero_init=zero)
         state = recoil_online.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, jnp.zeros(3), jnp.ones(3))
         q = recoil_online.q_abs(state.learner, state.learner.critic_params, e.obs, e.terminated, e.action)
         assert np.all(np.asarray(q) == 0) == zero

@@ -40,10 +40,29 @@ def test_wrapping_add_with_uneven_batches():
     np.testing.assert_array_equal(replay.contents(buf).reward, _batch(1, 5).reward)
 
 
+def test_masked_add_writes_only_kept_rows_in_order_and_wraps():
+    example = jax.tree.map(lambda x: x[0], _batch(0, 1))
+    buf = replay.add(replay.init(6, example), _batch(0, 2))
+    keep = jnp.array([True, False, True, True, False, True])  # rows 100, 102, 103, 105 live
+    buf = jax.jit(replay.add)(buf, _batch(100, 6), keep)
+    assert int(buf.size) == 6 and int(buf.pos) == 0
+    np.testing.assert_array_equal(replay.contents(buf).reward, _batch(0, 2).reward.tolist()
+                                  + [_batch(i, 1).reward[0] for i in (100, 102, 103, 105)])
+    # two more kept rows wrap around and overwrite the two oldest; nothing kept is a no-op
+    buf = replay.add(buf, _batch(200, 3), jnp.array([False, True, True]))
+    buf = replay.add(buf, _batch(300, 3), jnp.zeros(3, bool))
+    assert int(buf.size) == 6 and int(buf.pos) == 2
+    want = [_batch(i, 1) for i in (100, 102, 103, 105, 201, 202)]
+    got = replay.contents(buf)
+    for i, w in enumerate(want):
+        for g, x in zip(jax.tree.leaves(jax.tree.map(lambda a: a[i], got)), jax.tree.leaves(w)):
+            np.testing.assert_array_equal(g, x[0])
+
+
 def test_sample_draws_only_valid_rows():
     example = jax.tree.map(lambda x: x[0], _batch(0, 1))
     buf = replay.add(replay.init(100, example), _batch(10, 4))
-    s = replay.sample(buf, jax.random.PRNGKey(0), 64)
+    s = replay.sample(jax.random.PRNGKey(0), buf, 64)
     assert set(np.asarray(s.action).tolist()) <= {10 % 7, 11 % 7, 12 % 7, 13 % 7}
     np.testing.assert_array_equal(s.next_obs, s.obs + jnp.array([1.0, -1.0]))
 

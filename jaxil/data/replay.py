@@ -69,8 +69,11 @@ def init(capacity: int, example: chex.ArrayTree) -> ReplayBuffer:
     return ReplayBuffer(jnp.zeros((capacity, layout.width), jnp.float32), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), layout)
 
 
-def add(buffer: ReplayBuffer, batch: chex.ArrayTree) -> ReplayBuffer:
-    """Append a batch (leading axis n ≤ capacity), overwriting the oldest rows."""
+def add(buffer: ReplayBuffer, batch: chex.ArrayTree, keep: jax.Array | None = None) -> ReplayBuffer:
+    """Append a batch (leading axis n ≤ capacity), overwriting the oldest rows. With a
+    boolean ``keep`` mask of shape (n,), only the kept rows are written, in order and
+    contiguously (a fixed-shape batch whose live rows vary, e.g. model rollouts that
+    ended early); the position advances by their count."""
     leaves, treedef = jax.tree.flatten(batch)
     if treedef != buffer.layout.treedef or tuple(x.shape[1:] for x in leaves) != buffer.layout.shapes:
         raise ValueError(
@@ -79,6 +82,16 @@ def add(buffer: ReplayBuffer, batch: chex.ArrayTree) -> ReplayBuffer:
         )
     rows = buffer.layout.pack(batch)
     n = rows.shape[0]
+    if keep is not None:
+        chex.assert_shape(keep, (n,))
+        kept = jnp.cumsum(keep) - 1  # index of each kept row among the kept ones
+        # dropped rows scatter out of bounds and are discarded
+        dest = jnp.where(keep, (buffer.pos + kept) % buffer.capacity, buffer.capacity)
+        count = jnp.sum(keep, dtype=jnp.int32)
+        new = buffer.rows.at[dest].set(rows, mode="drop")
+        return buffer.replace(
+            rows=new, pos=(buffer.pos + count) % buffer.capacity, size=jnp.minimum(buffer.size + count, buffer.capacity)
+        )
     if buffer.capacity % n == 0:  # writes never wrap: an in-place slice update
         new = jax.lax.dynamic_update_slice_in_dim(buffer.rows, rows, buffer.pos, 0)
     else:
@@ -86,8 +99,9 @@ def add(buffer: ReplayBuffer, batch: chex.ArrayTree) -> ReplayBuffer:
     return buffer.replace(rows=new, pos=(buffer.pos + n) % buffer.capacity, size=jnp.minimum(buffer.size + n, buffer.capacity))
 
 
-def sample(buffer: ReplayBuffer, key: jax.Array, batch_size: int) -> chex.ArrayTree:
-    """Uniform with replacement over the valid rows."""
+def sample(key: jax.Array, buffer: ReplayBuffer, batch_size: int) -> chex.ArrayTree:
+    """Uniform with replacement over the valid rows (the argument order of
+    ``jaxil.data.sample``, which draws from a dataset)."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     return buffer.layout.unpack(buffer.rows[idx])
 

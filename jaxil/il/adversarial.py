@@ -234,13 +234,13 @@ def update_off_policy(
 
     def disc_step(state, k):
         k_e, k_r = jax.random.split(k)
-        fake = replay.sample(buffer, k_r, cfg.expert_batch)
+        fake = replay.sample(k_r, buffer, cfg.expert_batch)
         return update_discriminator(state, disc, sample(k_e, expert, cfg.expert_batch), fake)
 
     k_disc, k_e, k_r = jax.random.split(key, 3)
     state, m_disc = jax.lax.scan(disc_step, state, jax.random.split(k_disc, cfg.disc_updates))
     n_expert = round(cfg.expert_fraction * cfg.batch_size)
-    batch = replay.sample(buffer, k_r, cfg.batch_size - n_expert)
+    batch = replay.sample(k_r, buffer, cfg.batch_size - n_expert)
     if n_expert:
         batch = concat(sample(k_e, expert, n_expert), batch)
     state, m_sac = update_sac_generator(state, disc, batch)

@@ -32,7 +32,6 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.loop import Train, static
-from jaxil.losses import gradient_penalty
 from jaxil.rl import sac
 from jaxil.types import Transition
 
@@ -117,19 +116,12 @@ def energy_loss(params, state: State, batch: Transition, negatives: jax.Array, k
     e = energy(state, params, obs.reshape(b * (n + 1), -1), candidates.reshape(b * (n + 1), -1)).reshape(b, n + 1)
     l_nce = info_nce_loss(e)
     # The penalty is on gradients w.r.t. normalized observations (the energy's inputs).
-    obs_dim = batch.obs.shape[-1]
     s = jnp.repeat(sac.normalize(learner, batch.obs), n, axis=0)
-    clipped = lambda row: jnp.clip(  # noqa: E731
-        sac.q_values_per_head(learner, params, row[None, None, :obs_dim], row[None, None, obs_dim:])[0, 0],
-        -cfg.max_energy, cfg.max_energy,
-    )
-    gp = gradient_penalty(
-        clipped,
+    gp = sac.critic_gradient_penalty(
+        learner, params,
         jnp.concatenate([s, jnp.repeat(batch.action, n, axis=0)], -1),
         jnp.concatenate([s, negatives.reshape(b * n, -1)], -1),
-        key,
-        target=cfg.gp_target,
-        weight=cfg.gp_weight,
+        key, target=cfg.gp_target, weight=cfg.gp_weight, max_q=cfg.max_energy,
     )
     loss = l_nce + gp
     metrics = {"energy_loss": loss, "nce_loss": l_nce, "grad_penalty": gp, "energy_expert": jnp.mean(e[:, 0]),

@@ -34,7 +34,6 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.loop import Train, static
-from jaxil.losses import gradient_penalty
 from jaxil.rl import awr, sac
 from jaxil.types import Transition
 
@@ -117,15 +116,10 @@ def critic_loss(critic_params, state: State, batch: Transition, policy_action: j
     q_expert, q_policy = q(batch.obs, batch.action), q(batch.obs, policy_action)
     l_cd, l_td = contrastive_loss(q_expert, q_policy), chi2_td_loss(q_expert, target)
     # The penalty is on gradients w.r.t. normalized observations (the critic's inputs).
-    obs_dim, obs = batch.obs.shape[-1], sac.normalize(learner, batch.obs)
-    gp = gradient_penalty(
-        lambda xh: sac.q_values_per_head(learner, critic_params, xh[:, None, :obs_dim], xh[:, None, obs_dim:])[:, 0],
-        jnp.concatenate([obs, batch.action], -1),
-        jnp.concatenate([obs, policy_action], -1),
-        key,
-        target=cfg.gp_target,
-        weight=cfg.gp_weight,
-        heads=learner.config.num_qs,
+    obs = sac.normalize(learner, batch.obs)
+    gp = sac.critic_gradient_penalty(
+        learner, critic_params, jnp.concatenate([obs, batch.action], -1), jnp.concatenate([obs, policy_action], -1),
+        key, target=cfg.gp_target, weight=cfg.gp_weight,
     )
     loss = (1.0 - cfg.td_weight) * l_cd + cfg.td_weight * l_td + gp
     metrics = {"critic_loss": loss, "contrastive_loss": l_cd, "td_loss": l_td, "grad_penalty": gp,
@@ -149,10 +143,7 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
         learner, m_actor = sac.update_actor(learner, batch.obs)
         learner, m_alpha = sac.update_temperature(learner, m_actor["log_prob"])
         m_actor = m_actor | m_alpha
-    learner = learner.replace(
-        target_params=sac.polyak(learner.target_params, learner.critic_params, cfg.tau), step=learner.step + 1
-    )
-    return state.replace(learner=learner), m_critic | m_actor
+    return state.replace(learner=sac.update_target(learner)), m_critic | m_actor
 
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:

@@ -42,10 +42,9 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.loop import Train, static
-from jaxil.losses import gradient_penalty
 from jaxil.nets.rewards import absorbing_input
 from jaxil.rl import awr, sac
-from jaxil.types import Transition
+from jaxil.types import Transition, concat
 
 
 @struct.dataclass
@@ -107,19 +106,19 @@ policy = offline.learner_policy
 
 
 def q_abs(
-    learner: sac.State, params, obs: jax.Array, done: jax.Array, action: jax.Array, q_max: float | None = None
+    learner: sac.State, params, obs: jax.Array, done: jax.Array, action: jax.Array, max_q: float | None = None
 ) -> jax.Array:
-    """Q_i([s·(1 − d), d], a) for all heads, (num_qs, B), clipped to ±q_max if given; ``obs`` raw."""
+    """Q_i([s·(1 − d), d], a) for all heads, (num_qs, B), clipped to ±max_q if given; ``obs`` raw."""
     q = learner.critic.apply(params, absorbing_input(sac.normalize(learner, obs), done), action)
-    return q if q_max is None else jnp.clip(q, -q_max, q_max)
+    return q if max_q is None else jnp.clip(q, -max_q, max_q)
 
 
 def soft_value(
-    learner: sac.State, obs: jax.Array, done: jax.Array, key: jax.Array, q_max: float | None = None
+    learner: sac.State, obs: jax.Array, done: jax.Array, key: jax.Array, max_q: float | None = None
 ) -> jax.Array:
     """V̄(x) = min_i Q̄_i(x, a') − α log π(a'|s), a' ~ π(·|s), x = [s·(1 − d), d]."""
     action, logp = sac.policy(learner, obs).sample_and_log_prob(seed=key)
-    return jnp.min(q_abs(learner, learner.target_params, obs, done, action, q_max), axis=0) - learner.alpha * logp
+    return jnp.min(q_abs(learner, learner.target_params, obs, done, action, max_q), axis=0) - learner.alpha * logp
 
 
 def td_loss(q: jax.Array, target: jax.Array, weight: jax.Array | None = None) -> jax.Array:
@@ -147,7 +146,7 @@ def floor_loss(q_offline_policy: jax.Array, q_target: jax.Array | float) -> jax.
 
 def critic_loss(critic_params, state: State, expert: Transition, offline: Transition, policy_action, targets, key):
     cfg, learner = state.config, state.learner
-    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), expert, offline)
+    both = concat(expert, offline)
     real = jnp.zeros(both.size, bool)
     y, y_abs = targets
     q_both = q_abs(learner, critic_params, both.obs, real, both.action)
@@ -159,19 +158,12 @@ def critic_loss(critic_params, state: State, expert: Transition, offline: Transi
     l_cd = contrastive_loss(q_expert, q_pi)
     l_qe = expert_value_loss(q_expert, cfg.q_expert_target)
     l_h = floor_loss(q_pi, cfg.q_expert_target)
-    obs_dim = expert.obs.shape[-1]
     norm = lambda o: sac.normalize(learner, o)  # noqa: E731
-    gp = gradient_penalty(
-        lambda xh: sac.q_values_per_head(
-            learner, critic_params, jnp.concatenate([xh[:, None, :obs_dim], jnp.zeros((xh.shape[0], 1, 1))], -1),
-            xh[:, None, obs_dim:],
-        )[:, 0],
+    gp = sac.critic_gradient_penalty(
+        learner, critic_params,
         jnp.concatenate([norm(expert.obs), expert.action], -1),
         jnp.concatenate([norm(offline.obs[:n_e]), policy_action[:n_e]], -1),
-        key,
-        target=cfg.gp_target,
-        weight=cfg.gp_weight,
-        heads=learner.config.num_qs,
+        key, target=cfg.gp_target, weight=cfg.gp_weight, absorbing=True,
     )
     loss = (1 - cfg.td_weight) * l_cd + cfg.td_weight * l_td + cfg.q_expert_weight * l_qe + cfg.hinge_weight * l_h + gp
     metrics = {"critic_loss": loss, "td_loss": l_td, "contrastive_loss": l_cd, "expert_value_loss": l_qe,
@@ -184,7 +176,7 @@ def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, d
     expert, offline = batch
     cfg, learner = state.config, state.learner
     key, k_pi, k_y, k_abs, k_gp, k_noise = jax.random.split(learner.key, 6)
-    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), expert, offline)
+    both = concat(expert, offline)
     # y = γ V̄([s'(1 − term), term]); the absorbing self-loop: y_abs = γ V̄(abs).
     y = cfg.gamma * soft_value(learner, both.next_obs, both.terminated, k_y)
     y_abs = cfg.gamma * soft_value(learner, both.next_obs, jnp.ones(both.size, bool), k_abs)
@@ -197,10 +189,7 @@ def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, d
     real = jnp.zeros(both.size, bool)
     q_fn = lambda o, a: q_abs(learner, learner.critic_params, o, real, a)  # noqa: E731
     learner, m_actor = awr.update_actor(learner, both.obs, actions, cfg.alpha, cfg.awr_max_weight, q_fn)
-    learner = learner.replace(
-        target_params=sac.polyak(learner.target_params, learner.critic_params, cfg.tau), step=learner.step + 1
-    )
-    return state.replace(learner=learner), m_critic | m_actor
+    return state.replace(learner=sac.update_target(learner)), m_critic | m_actor
 
 
 def make_train(

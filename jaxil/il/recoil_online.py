@@ -17,7 +17,7 @@ an expert that never falls never raises Q(abs, ·) while every fall of the polic
 CleanIL gets the same push by feeding each row's termination flag into its contrastive
 terms, which evaluates the pre-terminal row itself as absorbing; without either, the
 absorbing value only follows its own TD self-loop and the policy learns to fall (we
-measured this on hopper). Every Q is clipped to ±``q_max``; the critic starts at Q ≡ 0
+measured this on hopper). Every Q is clipped to ±``max_q``; the critic starts at Q ≡ 0
 (CleanIL's zeroed last layer). Observations are standardized with the expert's
 statistics. As in offline RECOIL (:mod:`jaxil.il.recoil`, whose critic pieces are
 reused), termination flags are each transition's own and the absorbing self-loop
@@ -38,7 +38,6 @@ from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.il.recoil import contrastive_loss, q_abs, soft_value, td_loss
 from jaxil.loop import Train, static
-from jaxil.losses import gradient_penalty
 from jaxil.rl import offpolicy, sac
 from jaxil.types import Transition, concat
 
@@ -66,9 +65,9 @@ class Config(offpolicy.LoopConfig):
     """λ_gp."""
     gp_target: float = 200.0
     """gradient ∞-norm above which the penalty applies."""
-    q_max: float = 1000.0
+    max_q: float = 1000.0
     """clip of every Q output."""
-    zero_critic: bool = static(True)
+    critic_zero_init: bool = static(True)
     """start the critic at Q ≡ 0 (CleanIL)."""
     hidden: tuple[int, ...] = static((256, 256, 256))
     """hidden widths of actor and critic MLPs."""
@@ -86,7 +85,7 @@ class Config(offpolicy.LoopConfig):
         return sac.Config(
             actor_lr=self.actor_lr, critic_lr=self.critic_lr, gamma=self.gamma, tau=self.tau,
             init_alpha=self.alpha, hidden=self.hidden, activation=self.activation, learn_alpha=False,
-            critic_zero_init=self.zero_critic,
+            critic_zero_init=self.critic_zero_init,
             batch_size=self.expert_batch + self.replay_batch, **self.loop_fields(),
         )
 
@@ -119,10 +118,10 @@ def critic_loss(critic_params, state: State, expert: Transition, agent: Transiti
     n, n_e = both.size, expert.size
     real = jnp.zeros(n, bool)
     y, y_abs = targets
-    q_both = q_abs(learner, critic_params, both.obs, real, both.action, cfg.q_max)
-    q_self = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), both.action, cfg.q_max)
-    q_pi = q_abs(learner, critic_params, both.obs, real, policy_action, cfg.q_max)
-    q_pi_abs = q_abs(learner, critic_params, agent.obs, jnp.ones(agent.size, bool), policy_action[n_e:], cfg.q_max)
+    q_both = q_abs(learner, critic_params, both.obs, real, both.action, cfg.max_q)
+    q_self = q_abs(learner, critic_params, both.obs, jnp.ones(n, bool), both.action, cfg.max_q)
+    q_pi = q_abs(learner, critic_params, both.obs, real, policy_action, cfg.max_q)
+    q_pi_abs = q_abs(learner, critic_params, agent.obs, jnp.ones(agent.size, bool), policy_action[n_e:], cfg.max_q)
     q_expert = q_both[:, :n_e]
     l_td = td_loss(q_both, y) + td_loss(q_self, y_abs, both.terminated.astype(jnp.float32))
     l_ibc = contrastive_loss(q_expert, q_pi[:, :n_e])
@@ -130,19 +129,11 @@ def critic_loss(critic_params, state: State, expert: Transition, agent: Transiti
         with_absorbing(q_expert, q_self[:, :n_e], expert.terminated),
         with_absorbing(q_pi[:, n_e:], q_pi_abs, agent.terminated),
     )
-    obs_dim = expert.obs.shape[-1]
     points = jnp.concatenate(
         [sac.normalize(learner, both.obs), jnp.concatenate([expert.action, policy_action[n_e:]])], -1
     )
-    gp = gradient_penalty(
-        lambda xh: jnp.clip(sac.q_values_per_head(
-            learner, critic_params, jnp.concatenate([xh[:, None, :obs_dim], jnp.zeros((xh.shape[0], 1, 1))], -1),
-            xh[:, None, obs_dim:],
-        )[:, 0], -cfg.q_max, cfg.q_max),
-        points,
-        target=cfg.gp_target,
-        weight=cfg.gp_weight,
-        heads=learner.config.num_qs,
+    gp = sac.critic_gradient_penalty(
+        learner, critic_params, points, target=cfg.gp_target, weight=cfg.gp_weight, absorbing=True, max_q=cfg.max_q
     )
     contrast = cfg.ibc_weight * l_ibc + (1 - cfg.ibc_weight) * l_cd
     loss = (1 - cfg.td_weight) * contrast + cfg.td_weight * l_td + gp
@@ -158,18 +149,15 @@ def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, d
     key, k_pi, k_y, k_abs = jax.random.split(learner.key, 4)
     both = concat(expert, agent)
     # y = γ V̄([s'(1 − term), term]); the absorbing self-loop: y_abs = γ V̄(abs).
-    y = cfg.gamma * soft_value(learner, both.next_obs, both.terminated, k_y, cfg.q_max)
-    y_abs = cfg.gamma * soft_value(learner, both.next_obs, jnp.ones(both.size, bool), k_abs, cfg.q_max)
+    y = cfg.gamma * soft_value(learner, both.next_obs, both.terminated, k_y, cfg.max_q)
+    y_abs = cfg.gamma * soft_value(learner, both.next_obs, jnp.ones(both.size, bool), k_abs, cfg.max_q)
     policy_action = jax.lax.stop_gradient(sac.policy(learner, both.obs).sample(seed=k_pi))
     learner, m_critic = sac.step_critic(learner, critic_loss, state, expert, agent, policy_action, (y, y_abs))
     real = jnp.zeros(both.size, bool)
     learner, m_actor = sac.update_actor(
-        learner.replace(key=key), both.obs, lambda o, a: q_abs(learner, learner.critic_params, o, real, a, cfg.q_max)
+        learner.replace(key=key), both.obs, lambda o, a: q_abs(learner, learner.critic_params, o, real, a, cfg.max_q)
     )
-    learner = learner.replace(
-        target_params=sac.polyak(learner.target_params, learner.critic_params, cfg.tau), step=learner.step + 1
-    )
-    return state.replace(learner=learner), m_critic | m_actor
+    return state.replace(learner=sac.update_target(learner)), m_critic | m_actor
 
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
@@ -180,7 +168,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
         k_e, k_r = jax.random.split(key)
         return update(state, (sample(k_e, data.train, config.expert_batch),
-                              replay.sample(buffer, k_r, config.replay_batch)))
+                              replay.sample(k_r, buffer, config.replay_batch)))
 
     return offpolicy.make_train(
         loop_config, env, init_learner=lambda key: init(key, config, env.spec, data.obs_mean, data.obs_std),

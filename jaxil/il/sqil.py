@@ -128,7 +128,7 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
 
     def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
         k_e, k_r = jax.random.split(key)
-        return update(state, (sample(k_e, data.train, n_expert), replay.sample(buffer, k_r, config.batch_size - n_expert)))
+        return update(state, (sample(k_e, data.train, n_expert), replay.sample(k_r, buffer, config.batch_size - n_expert)))
 
     return offpolicy.make_train(
         config.solver_config(spec.discrete), env, init_learner=lambda key: init(key, config, spec), learn=learn,

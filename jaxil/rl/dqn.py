@@ -137,7 +137,7 @@ def make_train(config: Config, env: Env, reference: Reference | None = None) -> 
     """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` DQN steps."""
 
     def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
-        return update(state, replay.sample(buffer, key, config.batch_size))
+        return update(state, replay.sample(key, buffer, config.batch_size))
 
     return offpolicy.make_train(
         config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,

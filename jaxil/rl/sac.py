@@ -30,7 +30,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.loop import Train, concrete_max, static
-from jaxil.losses import td_target
+from jaxil.losses import gradient_penalty, td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
 from jaxil.types import RewardFn, Transition, relabel
@@ -216,6 +216,35 @@ def critic_loss(critic_params, state: State, batch: Transition, target: jax.Arra
     return loss, {"critic_loss": loss, "q_mean": jnp.mean(q)}
 
 
+def critic_gradient_penalty(
+    state: State,
+    critic_params,
+    real: jax.Array,
+    fake: jax.Array | None = None,
+    key: jax.Array | None = None,
+    *,
+    target: jax.Array | float,
+    weight: jax.Array | float,
+    absorbing: bool = False,
+    max_q: jax.Array | float | None = None,
+) -> jax.Array:
+    """:func:`jaxil.losses.gradient_penalty` on the critics' input gradients at rows
+    x = [normalized s, a] (interpolates of ``real`` and ``fake`` rows, or the ``real``
+    rows themselves), each head penalized on its own gradient. With ``absorbing`` the
+    critic reads [s, d = 0, a] (a real state, for critics with an absorbing-state input);
+    ``max_q`` clips Q as the critic's loss does (a clipped head has zero gradient)."""
+    act_dim = len(state.actor.action_low)
+
+    def q(xh: jax.Array) -> jax.Array:  # per-head rows (H, D) -> (H,)
+        obs, action = xh[:, None, :-act_dim], xh[:, None, -act_dim:]
+        if absorbing:
+            obs = jnp.concatenate([obs, jnp.zeros(obs.shape[:-1] + (1,))], -1)
+        q = q_values_per_head(state, critic_params, obs, action)[:, 0]
+        return q if max_q is None else jnp.clip(q, -max_q, max_q)
+
+    return gradient_penalty(q, real, fake, key, target=target, weight=weight, heads=state.config.num_qs)
+
+
 QFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, action) -> (num, B) or (B,)
 
 
@@ -281,15 +310,20 @@ def polyak(target: chex.ArrayTree, online: chex.ArrayTree, tau: jax.Array | floa
     return optax.incremental_update(online, target, tau)
 
 
+def update_target(state: State) -> State:
+    """The last step of every update: polyak the target critics (rate ``config.tau``) and
+    count the update."""
+    return state.replace(
+        target_params=polyak(state.target_params, state.critic_params, state.config.tau), step=state.step + 1
+    )
+
+
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """A full SAC update: critic, actor, temperature, polyak."""
     state, m_critic = update_critic(state, batch)
     state, m_actor = update_actor(state, batch.obs)
     state, m_alpha = update_temperature(state, m_actor["log_prob"])
-    state = state.replace(
-        target_params=polyak(state.target_params, state.critic_params, state.config.tau), step=state.step + 1
-    )
-    return state, m_critic | m_actor | m_alpha
+    return update_target(state), m_critic | m_actor | m_alpha
 
 
 # --------------------------------------------------------------------------------------
@@ -303,7 +337,7 @@ def make_train(
     and the reported returns keep the true reward."""
 
     def learn(agent: State, buffer: replay.ReplayBuffer, key: jax.Array):
-        batch = replay.sample(buffer, key, config.batch_size)
+        batch = replay.sample(key, buffer, config.batch_size)
         return update(agent, batch if reward_fn is None else relabel(batch, reward_fn))
 
     return offpolicy.make_train(
