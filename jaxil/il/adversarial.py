@@ -13,6 +13,9 @@ Two generators, one interface:
   rollout rows against expert rows, then PPO on the rollout relabeled by the updated
   discriminator.
 
+With ``warm_start_bc`` N, the generator's policy first takes N BC updates on the expert
+data (and, with SAC, acts by it during the warm-up instead of uniformly at random).
+
 An algorithm supplies a :class:`Discriminator`: its network, its loss and the reward it
 gives the generator. The env is never wrapped: rewards are relabeled in the learner, and
 every reported return is the env's true return.
@@ -34,6 +37,7 @@ from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
+from jaxil.il import bc
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
@@ -41,6 +45,7 @@ from jaxil.rl import offpolicy, onpolicy, ppo, sac
 from jaxil.types import RewardFn, Transition, concat, transition
 
 GENERATORS = ("sac", "ppo")
+WARM_START_STREAM = 0x62632D77
 
 
 @struct.dataclass
@@ -109,6 +114,12 @@ class Config(offpolicy.LoopConfig):
     """PPO minibatches per pass."""
     normalize_obs: bool = static(True)
     """PPO's running observation normalization."""
+    # warm start
+    warm_start_bc: int = static(0)
+    """BC updates of the generator's policy on the expert data before adversarial
+    training (0: none); with PPO its observation statistics start at the expert's."""
+    warm_start_lr: float = 1e-3
+    """Adam learning rate of the BC warm start (batches of expert_batch rows)."""
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
@@ -118,6 +129,8 @@ class Config(offpolicy.LoopConfig):
         for name in ("expert_batch", "disc_updates", "num_envs", "batch_size"):
             if getattr(self, name) <= 0:
                 raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.warm_start_bc < 0:
+            raise JaxilError(f"warm_start_bc must be 0 (none) or a number of BC updates, got {self.warm_start_bc}.")
         self.generator_config()  # its own checks (multiples of num_envs, rollout sizes)
 
     def generator_config(self) -> sac.Config | ppo.Config:
@@ -202,6 +215,24 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, disc: Discriminator) -> 
     o, a = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     disc_params = disc.init(k_disc, o, a, o, jnp.zeros((1,), bool))
     return State(gen, disc_params, optax.adam(config.disc_lr).init(disc_params), key, config)
+
+
+def warm_start(state: State, expert: Transition, key: jax.Array) -> State:
+    """``warm_start_bc`` BC updates of the generator's policy on ``expert`` rows (a BC
+    warm start: imitation's most requested remedy for GAIL's and AIRL's slow start)."""
+    cfg, gen = state.config, generator(state.config)
+    g = state.generator
+    if cfg.generator == "ppo":
+        # PPO standardizes by running statistics: start them at the expert's, or the first
+        # rollout's statistics would shift every input the clone was fitted on.
+        g = ppo.observe(g, expert.obs)
+    params = gen.acting_params(g)
+
+    def policy_fn(actor, obs):
+        return gen.policy(gen.with_acting_params(g, params | {"actor": actor}), obs)
+
+    actor, _ = bc.clone(key, params["actor"], policy_fn, expert, cfg.warm_start_bc, cfg.expert_batch, cfg.warm_start_lr)
+    return state.replace(generator=gen.with_acting_params(g, params | {"actor": actor}))
 
 
 def update_discriminator(state: State, disc: Discriminator, expert: Transition, fake: Transition):
@@ -295,10 +326,18 @@ def make_train(
     """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator:
     :mod:`jaxil.rl.offpolicy`'s loop for SAC, :mod:`jaxil.rl.onpolicy`'s for PPO."""
     check_expert_data(data, env, algo, continuous=True)
-    loop = dict(init_learner=lambda key: init(key, config, env.spec, disc), policy_fn=policy, reference=reference,
-                heldout=data.heldout)
+
+    def init_learner(key: jax.Array) -> State:
+        state = init(key, config, env.spec, disc)
+        if config.warm_start_bc:  # its own stream, so runs without it draw what they always did
+            state = warm_start(state, data.train, jax.random.fold_in(key, WARM_START_STREAM))
+        return state
+
+    loop = dict(init_learner=init_learner, policy_fn=policy, reference=reference, heldout=data.heldout)
     if config.generator == "sac":
         learn = lambda state, buffer, key: update_off_policy(state, disc, data.train, buffer, key)  # noqa: E731
-        return offpolicy.make_train(config.generator_config(), env, learn=learn, **loop)
+        # a warm-started generator fills the buffer with its own behaviour from the start
+        warmup = offpolicy.policy_behaviour(policy) if config.warm_start_bc else None
+        return offpolicy.make_train(config.generator_config(), env, learn=learn, warmup=warmup, **loop)
     learn = lambda state, rollout: update_on_policy(state, disc, data.train, rollout)  # noqa: E731
     return onpolicy.make_train(config.generator_config(), env, learn=learn, **loop)

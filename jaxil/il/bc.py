@@ -16,6 +16,8 @@ mismatch rate of the greedy action).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import chex
 import flax.linen as nn
 import jax
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxil.data.datasets import ExpertData
+from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
@@ -113,11 +115,16 @@ def policy(state: State, obs: jax.Array):
     return state.actor.apply(state.params, (obs - state.obs_mean) / state.obs_std)
 
 
+def neg_log_likelihood(dist, action: jax.Array) -> jax.Array:
+    """−E log π(a_E|s_E) of a batch of expert actions under the policy's distributions."""
+    return -jnp.mean(dist.log_prob(action))
+
+
 def bc_loss(params, state: State, batch: Transition, key: jax.Array):
     """−E log π(a_E|s_E) − λ_ent·H + λ_l2·‖θ‖²/2 on one expert batch."""
     cfg = state.config
     dist = policy(state.replace(params=params), batch.obs)
-    neglogp = -jnp.mean(dist.log_prob(batch.action))
+    neglogp = neg_log_likelihood(dist, batch.action)
     loss, metrics = neglogp, {"neglogp": neglogp}
     if state.with_entropy:
         metrics["entropy"] = jnp.mean(dist.entropy_estimate(key))
@@ -135,6 +142,31 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
     updates, opt_state = optimizer(state.config).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     return state.replace(params=params, opt_state=opt_state, key=key, step=state.step + 1), metrics
+
+
+def clone(
+    key: jax.Array,
+    params: chex.ArrayTree,
+    policy_fn: Callable[[chex.ArrayTree, jax.Array], Any],
+    data: Transition,
+    steps: int,
+    batch_size: int,
+    lr: jax.Array | float,
+) -> tuple[chex.ArrayTree, jax.Array]:
+    """``steps`` Adam steps of −E log π(a_E|s_E) on another learner's policy parameters
+    (``policy_fn(params, obs) -> distribution``), on uniform batches of ``data``: a BC warm
+    start (e.g. GAIL's generator). Returns the parameters and the loss per step."""
+    tx = optax.adam(lr)
+
+    def step(carry, k):
+        params, opt_state = carry
+        batch = sample(k, data, batch_size)
+        loss, grads = jax.value_and_grad(lambda p: neg_log_likelihood(policy_fn(p, batch.obs), batch.action))(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, steps))
+    return params, losses
 
 
 def split_key(state: State) -> tuple[State, jax.Array]:

@@ -250,11 +250,16 @@ def update(state: State, rollout: onpolicy.Rollout) -> tuple[State, dict[str, ja
 
     key, epoch_key = jax.random.split(state.key)
     state, metrics = jax.lax.scan(epoch, state.replace(key=key), jax.random.split(epoch_key, cfg.num_epochs))
-    obs_stats = state.obs_stats
-    if cfg.normalize_obs:
-        obs_stats = running_statistics.update(obs_stats, t.obs)
     metrics = jax.tree.map(jnp.mean, metrics)
-    return state.replace(obs_stats=obs_stats, step=state.step + 1), metrics
+    return observe(state, t.obs).replace(step=state.step + 1), metrics
+
+
+def observe(state: State, obs: jax.Array) -> State:
+    """Fold observations (any leading shape) into the running statistics, if the policy
+    standardizes its inputs."""
+    if not state.config.normalize_obs:
+        return state
+    return state.replace(obs_stats=running_statistics.update(state.obs_stats, obs))
 
 
 def make_train(
