@@ -69,15 +69,31 @@ def algo_module(name: str):
     return importlib.import_module(ALGOS[name].module)
 
 
-def train_args_class(algo: str):
-    """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's Config."""
+def env_flag(argv: list[str]) -> str | None:
+    """The value of ``--env`` in a command line, if there is one."""
+    for i, arg in enumerate(argv):
+        if arg == "--env" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def train_args_class(algo: str, env: str | None = None):
+    """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's
+    Config, whose defaults start from the env's preset (``jaxil.presets``)."""
+    from jaxil.presets import preset
+
     Config = algo_module(algo).Config
+    family, overrides = preset(algo, env) if env is not None else (None, {})
 
     @dataclasses.dataclass
     class TrainArgs:
         env: str
         """environment id (jaxil data list shows those with data)."""
-        config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=Config)
+        config: Annotated[Config, tyro.conf.OmitArgPrefixes] = dataclasses.field(
+            default_factory=lambda: Config(**overrides)
+        )
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
         num_expert_trajs: int | None = ONLINE_EXPERT_TRAJS if ALGOS[algo].kind == "online" else DEFAULT_EXPERT_TRAJS
@@ -107,8 +123,15 @@ def train_args_class(algo: str):
             """sub-optimal dataset id or path, all episodes (default: jaxil/<env>/medium-replay-v0)."""
 
     TrainArgs.__name__ = f"train_{algo}"
-    TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})."
+    TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})." + (
+        f" Defaults shown include the {family} preset for --env {env} ({preset_text(overrides)}); flags override it."
+        if overrides else " With --env, defaults start from the env's preset (jaxil.presets) where it has one."
+    )
     return TrainArgs
+
+
+def preset_text(overrides: dict) -> str:
+    return ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in overrides.items())
 
 
 def absolute(dataset: str | None) -> str | None:
@@ -197,13 +220,24 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
     return summary
 
 
-def cmd_train(argv: list[str]) -> dict:
+def cmd_train(argv: list[str]) -> dict | None:
     from jaxil import driver
 
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: jaxil train ALGO --env ENV [flags]; ALGO is one of: {', '.join(ALGOS)}.\n"
+              "`jaxil train ALGO -h` lists an algorithm's flags.")
+        return None
     if not argv or argv[0].startswith("-"):
         raise JaxilError(f"usage: jaxil train ALGO --env ENV ...; ALGO is one of: {', '.join(ALGOS)}.")
+    from jaxil.presets import preset
+
     algo, rest = argv[0], argv[1:]
-    args = tyro.cli(train_args_class(algo), args=rest, prog=f"jaxil train {algo}")
+    env = env_flag(rest)
+    args = tyro.cli(train_args_class(algo, env), args=rest, prog=f"jaxil train {algo}")
+    family, overrides = preset(algo, args.env)
+    if overrides:
+        print(f"jaxil: {algo} on {args.env} starts from the {family} preset: {preset_text(overrides)} "
+              "(any flag overrides it; see jaxil.presets)", file=sys.stderr)
     if args.seeds <= 0:
         raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
     seeds = list(range(args.seed, args.seed + args.seeds))
@@ -213,6 +247,8 @@ def cmd_train(argv: list[str]) -> dict:
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
         getattr(args, "suboptimal_dataset", None),
     )
+    if overrides:
+        run_config["preset"] = {"family": family, "fields": overrides}
     carry, rows = driver.run(
         train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, progress=args.progress, vectorize=args.vectorize,
@@ -365,6 +401,9 @@ def cmd_data(argv: list[str]) -> dict | None:
     from jaxil.data.datasets import list_datasets
 
     sub, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if sub in ("-h", "--help"):
+        print("usage: jaxil data list [--json] | jaxil data make --env ENV [...]; `jaxil data make -h` lists its flags.")
+        return None
     if sub == "list":
         args = tyro.cli(DataListArgs, args=rest, prog="jaxil data list")
         rows = list_datasets()

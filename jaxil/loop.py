@@ -119,11 +119,14 @@ class Train:
 
 
 def chunking(num_steps: int, eval_every: int) -> tuple[int, int]:
-    """(num_chunks, steps_per_chunk) for a budget; the budget must be a multiple."""
+    """(num_chunks, steps_per_chunk) for a budget: a multiple of ``eval_every``, or less
+    than it (one chunk, evaluated at the end)."""
     from jaxil.errors import JaxilError
 
     if num_steps <= 0 or eval_every <= 0:
         raise JaxilError(f"steps ({num_steps}) and eval_every ({eval_every}) must be positive.")
+    if num_steps < eval_every:
+        return 1, num_steps
     if num_steps % eval_every:
         raise JaxilError(
             f"steps ({num_steps}) must be a multiple of eval_every ({eval_every}); "

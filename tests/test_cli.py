@@ -107,3 +107,51 @@ def test_mujoco_runs_take_the_datasets_backend(capsys):
     _, run_config, _ = cli.build("bc", "hopper", None, cli.algo_module("bc").Config(hidden=(8,)),
                                      None, 2)
     assert run_config["backend"] == recorded
+
+
+def test_help_of_subcommands_exits_zero(capsys):
+    for args in (["train", "--help"], ["data", "--help"], ["train", "-h"]):
+        code, out, _ = run_cli(args, capsys)
+        assert code == 0 and "usage: jaxil" in out
+
+
+def test_presets_follow_the_env_and_yield_to_flags(tmp_path, capsys):
+    """Classic control starts from small settings, printed and recorded; a flag wins."""
+    from jaxil import presets
+
+    family, overrides = presets.preset("gail", "pendulum")
+    assert family == "classic" and overrides["steps"] == 12_000 and overrides["hidden"] == (64, 64)
+    assert presets.preset("gail", "hopper") == ("mujoco", {})  # CleanIL's defaults
+    assert presets.preset("sqil", "cartpole")[1]["lr"] != presets.preset("sqil", "pendulum")[1]["lr"]
+    args = cli.train_args_class("gail", "pendulum")
+    assert args(env="pendulum").config.steps == 12_000
+    assert cli.train_args_class("gail", "hopper")(env="hopper").config.steps == 1_000_000
+    out = tmp_path / "sac"
+    code, stdout, err = run_cli(["train", "sac", "--env", "pendulum", "--steps", "64", "--eval-every", "32",
+                                 "--warmup-steps", "64", "--hidden", "8", "--batch-size", "16",
+                                 "--eval-episodes", "2", "--out", str(out), "--no-progress"], capsys)
+    assert code == 0, err
+    assert "classic preset" in err and "buffer_size=50000" in err
+    config = json.loads((out / "config.json").read_text())
+    assert config["preset"]["family"] == "classic"
+    assert config["config"]["buffer_size"] == 50_000 and config["config"]["steps"] == 64  # preset, then the flag
+
+
+def test_a_budget_below_one_evaluation_interval_runs_one_chunk(capsys, tmp_path):
+    code, stdout, err = run_cli(["train", "bc", "--env", "pendulum", "--steps", "30", "--hidden", "8",
+                                 "--eval-episodes", "2", "--num-expert-trajs", "2", "--out", str(tmp_path),
+                                 "--no-progress"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 30  # one chunk of 30 updates, evaluated at its end (eval_every is 2000)
+
+
+def test_importing_jaxil_keeps_stdout_clean():
+    """stdout carries the run's JSON summary; mujoco.mjx's "Failed to import warp" must not."""
+    import subprocess
+    import sys
+
+    code = "import jaxil.rl.ppo, jaxil.envs.brax_envs, brax"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
