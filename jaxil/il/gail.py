@@ -132,9 +132,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
 
 
 def update(state: adversarial.State, batch: tuple) -> tuple[adversarial.State, dict]:
-    """One update on given rows (see :func:`jaxil.il.adversarial.update`): with the SAC
-    generator ``batch = (expert, generator, policy_batch)``, one discriminator step and one
-    SAC update; with PPO ``batch = (expert, rollout)``."""
+    """:func:`jaxil.il.adversarial.update` with GAIL's discriminator: ``batch`` is
+    ``(expert, generator, policy_batch)`` rows with SAC, ``(expert, rollout)`` with PPO."""
     return adversarial.update(state, discriminator(state.config), batch)
 
 

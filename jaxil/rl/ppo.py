@@ -185,8 +185,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
 
 
 def acting_params(state: State) -> dict:
-    """The arrays acting reads (what a saved expert policy stores): actor weights and
-    the observation statistics."""
+    """What acting reads, and so what a saved expert stores: the actor's weights and the
+    running observation statistics."""
     return {"actor": state.params["actor"], "obs_stats": state.obs_stats}
 
 

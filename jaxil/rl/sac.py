@@ -164,8 +164,8 @@ def init(
 
 
 def acting_params(state: State) -> dict:
-    """The arrays acting reads (what a saved expert policy stores): actor weights and
-    the observation statistics."""
+    """What acting reads, and so what a saved expert stores: the actor's weights and the
+    fixed observation standardization."""
     return {"actor": state.actor_params, "obs_mean": state.obs_mean, "obs_std": state.obs_std}
 
 
