@@ -69,23 +69,33 @@ def algo_module(name: str):
     return importlib.import_module(ALGOS[name].module)
 
 
-def env_flag(argv: list[str]) -> str | None:
-    """The value of ``--env`` in a command line, if there is one."""
+PRESET_CHOICES = ("auto", "none")
+
+
+def flag_value(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in a command line (``--flag V`` or ``--flag=V``), if given."""
     for i, arg in enumerate(argv):
-        if arg == "--env" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--env="):
+        if arg.startswith(flag + "="):
             return arg.split("=", 1)[1]
     return None
 
 
-def train_args_class(algo: str, env: str | None = None):
-    """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's
-    Config, whose defaults start from the env's preset (``jaxil.presets``)."""
+def run_preset(algo: str, env: str | None, choice: str | None) -> tuple[str | None, dict]:
+    """The preset a ``jaxil train`` command starts from (``--preset none``: the defaults)."""
     from jaxil.presets import preset
 
+    if choice not in (None, *PRESET_CHOICES):
+        raise JaxilError(f"--preset must be one of {', '.join(PRESET_CHOICES)}, got {choice!r}.")
+    return preset(algo, env) if env is not None and choice != "none" else (None, {})
+
+
+def train_args_class(algo: str, env: str | None = None, preset_choice: str | None = None):
+    """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's
+    Config, whose defaults start from the env's preset (``jaxil.presets``)."""
     Config = algo_module(algo).Config
-    family, overrides = preset(algo, env) if env is not None else (None, {})
+    family, overrides = run_preset(algo, env, preset_choice)
 
     @dataclasses.dataclass
     class TrainArgs:
@@ -114,6 +124,8 @@ def train_args_class(algo: str, env: str | None = None):
         """show a progress bar."""
         vectorize: bool | None = None
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
+        preset: str = "auto"
+        """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
 
     if ALGOS[algo].kind == "offline+suboptimal":
 
@@ -229,12 +241,10 @@ def cmd_train(argv: list[str]) -> dict | None:
         return None
     if not argv or argv[0].startswith("-"):
         raise JaxilError(f"usage: jaxil train ALGO --env ENV ...; ALGO is one of: {', '.join(ALGOS)}.")
-    from jaxil.presets import preset
-
     algo, rest = argv[0], argv[1:]
-    env = env_flag(rest)
-    args = tyro.cli(train_args_class(algo, env), args=rest, prog=f"jaxil train {algo}")
-    family, overrides = preset(algo, args.env)
+    choice = flag_value(rest, "--preset")
+    args = tyro.cli(train_args_class(algo, flag_value(rest, "--env"), choice), args=rest, prog=f"jaxil train {algo}")
+    family, overrides = run_preset(algo, args.env, args.preset)
     if overrides:
         print(f"jaxil: {algo} on {args.env} starts from the {family} preset: {preset_text(overrides)} "
               "(any flag overrides it; see jaxil.presets)", file=sys.stderr)

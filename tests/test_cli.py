@@ -135,6 +135,9 @@ def test_presets_follow_the_env_and_yield_to_flags(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["preset"]["family"] == "classic"
     assert config["config"]["buffer_size"] == 50_000 and config["config"]["steps"] == 64  # preset, then the flag
+    assert cli.train_args_class("gail", "pendulum", "none")(env="pendulum").config.steps == 1_000_000
+    code, _, err = run_cli(["train", "sac", "--env", "pendulum", "--preset", "tiny"], capsys)
+    assert code == 1 and "--preset must be one of auto, none" in err
 
 
 def test_a_budget_below_one_evaluation_interval_runs_one_chunk(capsys, tmp_path):
