@@ -127,3 +127,44 @@ def test_dqn_target_and_loss_equal_hand_computation():
     s = dqn.init(jax.random.PRNGKey(0), cfg, spec)
     np.testing.assert_allclose([dqn.epsilon(s.replace(step=jnp.asarray(t))) for t in (0, 250, 500, 900)],
                                [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_on_policy_loop_relabels_what_the_learner_sees_not_what_it_reports():
+    """reward_fn replaces the rollout's rewards for the learner only: the returns the loop
+    reports stay the env's (the env is never wrapped)."""
+    from jaxil.rl import onpolicy, ppo
+
+    env = envs.make("cartpole")  # +1 per step: the true return is the episode's length
+    cfg = ppo.Config(hidden=(4,), num_envs=2, rollout_steps=64, num_minibatches=1, steps=256, eval_every=128,
+                     eval_episodes=2)
+    seen = lambda agent, rollout: (agent, {"learner_reward": jnp.mean(rollout.transition.reward)})  # noqa: E731
+
+    def run(reward_fn):
+        train = onpolicy.make_train(cfg, env, init_learner=lambda k: ppo.init(k, cfg, env.spec), learn=seen,
+                                    policy_fn=ppo.policy, reward_fn=reward_fn)
+        return jax.jit(train)(jax.random.PRNGKey(0))[1]
+
+    relabeled, plain = run(lambda o, a, o2, d: jnp.full(o.shape[0], 7.0)), run(None)
+    np.testing.assert_array_equal(relabeled["learner_reward"], 7.0)
+    np.testing.assert_array_equal(plain["learner_reward"], 1.0)
+    # this learner never changes the policy, so both runs act alike: same true returns
+    np.testing.assert_array_equal(relabeled["train_return"], plain["train_return"])
+    np.testing.assert_array_equal(relabeled["eval_return"], plain["eval_return"])
+    np.testing.assert_array_equal(relabeled["env_steps"], [128, 256])
+
+
+def test_off_policy_loop_takes_warm_up_and_behaviour_policies():
+    """The warm-up and the behaviour after it are pluggable (random and the learner's own
+    samples by default): here a constant action during warm-up, another one after."""
+    from jaxil.data import replay
+    from jaxil.rl import offpolicy
+
+    env = envs.make("pendulum")
+    cfg = sac.Config(hidden=(4,), steps=6, eval_every=6, warmup_steps=4, buffer_size=16, batch_size=4, eval_episodes=1)
+    const = lambda v: lambda learner, obs, key: jnp.full((obs.shape[0], 1), v)  # noqa: E731
+    learn = lambda agent, buffer, key: (agent, {})  # noqa: E731
+    train = offpolicy.make_train(cfg, env, init_learner=lambda k: sac.init(k, cfg, env.spec), learn=learn,
+                                 policy_fn=sac.policy, warmup=const(-1.5), behaviour=const(0.5))
+    ts, _ = jax.jit(train)(jax.random.PRNGKey(0))
+    actions = np.asarray(replay.contents(ts.buffer).action[:, 0])
+    np.testing.assert_array_equal(actions, [-1.5] * 4 + [0.5] * 6)
