@@ -118,8 +118,9 @@ class Config(offpolicy.LoopConfig):
     warm_start_bc: int = static(0)
     """BC updates of the generator's policy on the expert data before adversarial
     training (0: none); with PPO its observation statistics start at the expert's."""
-    warm_start_lr: float = 1e-3
-    """Adam learning rate of the BC warm start (batches of expert_batch rows)."""
+    warm_start_lr: float = 2e-3
+    """peak Adam learning rate of the BC warm start (BC's: cosine decay to 0; batches of
+    expert_batch rows)."""
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:

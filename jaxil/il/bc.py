@@ -154,9 +154,10 @@ def clone(
     lr: jax.Array | float,
 ) -> tuple[chex.ArrayTree, jax.Array]:
     """``steps`` Adam steps of −E log π(a_E|s_E) on another learner's policy parameters
-    (``policy_fn(params, obs) -> distribution``), on uniform batches of ``data``: a BC warm
-    start (e.g. GAIL's generator). Returns the parameters and the loss per step."""
-    tx = optax.adam(lr)
+    (``policy_fn(params, obs) -> distribution``), on uniform batches of ``data``, the
+    learning rate decaying from ``lr`` to 0 on BC's cosine schedule: a BC warm start (e.g.
+    GAIL's generator). Returns the parameters and the loss per step."""
+    tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
 
     def step(carry, k):
         params, opt_state = carry
