@@ -42,7 +42,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
-from jaxil.il.adversarial import Discriminator, input_penalty, policy
+from jaxil.il.adversarial import Discriminator, input_penalty
 from jaxil.loop import Train, is_static_zero, static
 from jaxil.losses import l2_penalty
 from jaxil.nets import RewardModel
@@ -50,6 +50,7 @@ from jaxil.rl import ppo, sac
 from jaxil.types import RewardFn, Transition
 
 LOSSES = ("auto", "wasserstein", "logistic")
+policy = adversarial.policy  # π(·|s) of the generator
 
 
 @struct.dataclass

@@ -13,7 +13,6 @@ from jaxil.envs.core import Env
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking, static
-from jaxil.types import Transition
 
 
 @struct.dataclass
