@@ -82,20 +82,25 @@ def flag_value(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def run_preset(algo: str, env: str | None, choice: str | None) -> tuple[str | None, dict]:
-    """The preset a ``jaxil train`` command starts from (``--preset none``: the defaults)."""
+def run_preset(algo: str, argv: list[str]) -> tuple[str | None, dict]:
+    """The preset a ``jaxil train ALGO`` command line starts from: its ``--env``'s (and
+    ``--generator``'s), or none with ``--preset none``."""
     from jaxil.presets import preset
 
+    env, choice = flag_value(argv, "--env"), flag_value(argv, "--preset")
     if choice not in (None, *PRESET_CHOICES):
         raise JaxilError(f"--preset must be one of {', '.join(PRESET_CHOICES)}, got {choice!r}.")
-    return preset(algo, env) if env is not None and choice != "none" else (None, {})
+    if env is None or choice == "none":
+        return None, {}
+    return preset(algo, env, flag_value(argv, "--generator"))
 
 
-def train_args_class(algo: str, env: str | None = None, preset_choice: str | None = None):
+def train_args_class(algo: str, argv: list[str] | None = None):
     """The dataclass tyro parses for ``jaxil train ALGO``: run flags + the algorithm's
-    Config, whose defaults start from the env's preset (``jaxil.presets``)."""
+    Config, whose defaults start from the command line's preset (``jaxil.presets``)."""
     Config = algo_module(algo).Config
-    family, overrides = run_preset(algo, env, preset_choice)
+    family, overrides = run_preset(algo, argv or [])
+    env = flag_value(argv or [], "--env")
 
     @dataclasses.dataclass
     class TrainArgs:
@@ -242,9 +247,8 @@ def cmd_train(argv: list[str]) -> dict | None:
     if not argv or argv[0].startswith("-"):
         raise JaxilError(f"usage: jaxil train ALGO --env ENV ...; ALGO is one of: {', '.join(ALGOS)}.")
     algo, rest = argv[0], argv[1:]
-    choice = flag_value(rest, "--preset")
-    args = tyro.cli(train_args_class(algo, flag_value(rest, "--env"), choice), args=rest, prog=f"jaxil train {algo}")
-    family, overrides = run_preset(algo, args.env, args.preset)
+    family, overrides = run_preset(algo, rest)
+    args = tyro.cli(train_args_class(algo, rest), args=rest, prog=f"jaxil train {algo}")
     if overrides:
         print(f"jaxil: {algo} on {args.env} starts from the {family} preset: {preset_text(overrides)} "
               "(any flag overrides it; see jaxil.presets)", file=sys.stderr)
@@ -404,6 +408,8 @@ class DataMakeArgs:
     """replace an existing dataset."""
     progress: bool = True
     """show a progress bar while training the expert."""
+    resume: bool = True
+    """resume the expert's training run from its work dir (--no-resume trains it again)."""
 
 
 def cmd_data(argv: list[str]) -> dict | None:
@@ -431,7 +437,7 @@ def cmd_data(argv: list[str]) -> dict | None:
         args = tyro.cli(DataMakeArgs, args=rest, prog="jaxil data make")
         path = experts.make_dataset(
             args.env, args.kind, seed=args.seed, num_episodes=args.episodes, root=args.root,
-            overwrite=args.overwrite, progress=args.progress, work_dir=args.work_dir,
+            overwrite=args.overwrite, progress=args.progress, work_dir=args.work_dir, resume=args.resume,
         )
         from jaxil.data import load
 

@@ -2,10 +2,10 @@
 
 An expert is one of jaxil's RL solvers (``jaxil.rl.sac`` or ``ppo``) trained by its
 env's recipe with the chunked, resumable driver. Its acting arrays are saved beside the
-datasets it records (``policy/``), and :func:`load_expert` gives any saved expert back as
-a pure ``policy(obs) -> distribution`` (DAgger's and preference teachers' expert, or a
-user's). This module is an application on top of the library (it drives training), so
-nothing below it imports it.
+datasets it records, and :func:`load_expert` gives any saved expert back as a pure
+``policy(obs) -> distribution`` that a user's code (or an algorithm that queries an
+expert) can call inside jit. This module is an application on top of the library (it
+drives training), so nothing below it imports it.
 
 ``jaxil data make`` trains an expert and writes its datasets.
 
@@ -27,7 +27,7 @@ env, backend, the recipe and seed that trained the expert, the command that rebu
 the dataset, and the reference returns (random policy over 100 episodes; the expert's
 mean return over the dataset's episodes) that define normalized scores. The trained
 expert policy is saved beside the data (``policy/``) so it can be re-evaluated or
-queried (DAgger).
+queried.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from jaxil.envs.rollout import Act, rollout
 from jaxil.errors import JaxilError
 from jaxil.loop import config_from_json, config_to_json
 from jaxil.provenance import source_commit
-from jaxil.rl import ppo, sac
+from jaxil.rl import solvers
 
 KINDS = ("expert", "medium", "medium-replay", "random")
 MEDIUM_FRACTION = 1 / 3
@@ -156,13 +156,12 @@ RECIPES: dict[str, ExpertRecipe] = {
 }
 
 
-SOLVERS = {"ppo": ppo, "sac": sac}  # each: Config, init, make_train, policy, acting_params, with_acting_params
+EXPERT_SOLVERS = ("ppo", "sac")
 
 
 def solver(algo: str):
-    if algo not in SOLVERS:
-        raise JaxilError(f"no expert solver {algo!r}; experts are trained with one of {', '.join(SOLVERS)}.")
-    return SOLVERS[algo]
+    """The solver module of an expert recipe or saved expert (:mod:`jaxil.rl.solvers`)."""
+    return solvers.solver(algo, EXPERT_SOLVERS)
 
 
 def recipe_config(env_name: str, overrides: dict | None = None):
@@ -174,13 +173,14 @@ def recipe_config(env_name: str, overrides: dict | None = None):
     return recipe, solver(recipe.algo).Config(**(recipe.config | (overrides or {})))
 
 
-def mode_act(algo: str, learner) -> Act:
-    """Deterministic acting: the mode of the solver's policy."""
-    mod = solver(algo)
-    return lambda obs, key: mod.policy(learner, obs).mode()
+def mode_act(policy: Callable[[jax.Array], Any]) -> Act:
+    """Deterministic acting by a policy ``obs -> distribution``: its mode."""
+    return lambda obs, key: policy(obs).mode()
 
 
-def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = None, progress: bool = True):
+def train_expert(
+    env: Env, seed: int, work_dir: Path, overrides: dict | None = None, progress: bool = True, resume: bool = True
+):
     """Train the recipe's expert for one seed with the chunked, resumable driver.
 
     Returns ``(recipe, config, final train state, its learner, metric rows)``. The policy
@@ -207,6 +207,7 @@ def train_expert(env: Env, seed: int, work_dir: Path, overrides: dict | None = N
         on_chunk=on_chunk,
         stop_when=reached_target,
         checkpoint_every=recipe.checkpoint_every,
+        resume=resume,
     )
     state = jax.tree.map(lambda x: x[0], carry.state)
     return recipe, config, state, train.learner(state), rows
@@ -246,7 +247,7 @@ def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act,
     policy, card = load_expert(dataset_dir)
     if stochastic:
         return (lambda obs, key: policy(obs).sample(seed=key)), card
-    return (lambda obs, key: policy(obs).mode()), card
+    return mode_act(policy), card
 
 
 def load_agent(dataset_dir: str | Path):
@@ -289,6 +290,7 @@ def make_dataset(
     work_dir: str | Path | None = None,
     progress: bool = True,
     overrides: dict | None = None,
+    resume: bool = True,
 ) -> Path:
     """Make ``jaxil/<env>/<kind>-v0`` under ``root`` (default: the local Minari store).
 
@@ -325,7 +327,7 @@ def make_dataset(
     }
     policy = snapshot = None  # what goes to policy/: (algo, config, agent), or a snapshot dir
     if kind == "expert":
-        recipe, config, _, learner, rows = train_expert(env, seed, work_dir, overrides, progress)
+        recipe, config, _, learner, rows = train_expert(env, seed, work_dir, overrides, progress, resume)
         meta |= _recipe_card(recipe, config, rows)
         if recipe.expert_policy == "best":
             best = max(rows, key=lambda r: (r["eval_return"], r["chunk"]))
@@ -334,7 +336,8 @@ def make_dataset(
             meta |= {"expert_chunk": best["chunk"], "expert_env_steps": best["env_steps"],
                      "expert_rule": "the policy of the run's best evaluation (mode actions)"}
         else:
-            act, policy = mode_act(recipe.algo, learner), (recipe.algo, config, learner)
+            act = mode_act(lambda obs: solver(recipe.algo).policy(learner, obs))
+            policy = (recipe.algo, config, learner)
             meta["expert_rule"] = "the policy at the end of training (mode actions)"
         episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
         expert_ret = float(np.mean([e.ret for e in episodes]))
@@ -354,7 +357,7 @@ def make_dataset(
             episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
             meta["collection"] = "uniformly random actions"
         else:
-            recipe, config, state, _, rows = train_expert(env, seed, work_dir, overrides, progress)
+            recipe, config, state, _, rows = train_expert(env, seed, work_dir, overrides, progress, resume)
             medium = medium_chunk(rows, expert_ret, random_ret)
             meta |= _recipe_card(recipe, config, rows) | {
                 "medium_chunk": medium["chunk"],

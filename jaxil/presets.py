@@ -4,8 +4,8 @@ Every Config's defaults are CleanIL's MuJoCo settings (3×256 networks, 0.5–1M
 env steps), which take hours per seed on a CPU. On classic control that budget is far
 more than the problem needs, so the command line starts from smaller settings there:
 those the tests learn with, which finish in minutes (the measured scores are in
-``experiments/results/presets-*.json``). The Python API keeps the plain defaults;
-``preset(algo, env)`` gives the same overrides to anyone who wants them.
+``experiments/results/presets/``). The Python API keeps the plain defaults;
+``preset(algo, env, generator)`` gives the same overrides to anyone who wants them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ CLASSIC_DISCRETE: dict[str, dict] = {
                  eval_every=10_000),
 }
 DISCRETE = ("cartpole", "mountaincar", "acrobot")
+# GAIL and AIRL with the PPO generator: the tests' on-policy setting (16 envs × 128 steps,
+# normalized observations, γ 0.95 as pendulum's PPO wants); AIRL's moving f − log π reward
+# takes 1.5× GAIL's budget and a faster discriminator.
+_PPO_GENERATOR = dict(hidden=(64, 64), activation="tanh", disc_hidden=(64, 64), num_envs=16, rollout_steps=128,
+                      ppo_lr=1e-3, gamma=0.95, disc_updates=4, eval_every=16 * 128 * 15)
+CLASSIC_PPO_GENERATOR: dict[str, dict] = {
+    "gail": _PPO_GENERATOR | dict(steps=16 * 128 * 150),
+    "airl": _PPO_GENERATOR | dict(steps=16 * 128 * 225, disc_lr=1e-3),
+}
 # bc, ppo and dqn default to settings that suit classic control already; on MuJoCo every
 # algorithm keeps its defaults (CleanIL's), so there is nothing to preset.
 FAMILIES = {"classic": tuple(GYMNAX_IDS), "mujoco": BRAX_ENVS}
@@ -47,13 +56,15 @@ def family(env: str) -> str | None:
     return next((name for name, members in FAMILIES.items() if env in members), None)
 
 
-def preset(algo: str, env: str) -> tuple[str | None, dict]:
-    """``(family, overrides)`` that ``jaxil train ALGO --env ENV`` starts from: the env's
-    family ("classic" or "mujoco", None for an unknown env) and the Config fields it sets
-    (empty where the defaults apply)."""
+def preset(algo: str, env: str, generator: str | None = None) -> tuple[str | None, dict]:
+    """``(family, overrides)`` that ``jaxil train ALGO --env ENV [--generator G]`` starts
+    from: the env's family ("classic" or "mujoco", None for an unknown env) and the Config
+    fields it sets (empty where the defaults apply)."""
     fam = family(env)
     if fam != "classic":
         return fam, {}
+    if generator == "ppo" and algo in CLASSIC_PPO_GENERATOR:
+        return fam, dict(CLASSIC_PPO_GENERATOR[algo])
     if env in DISCRETE and algo in CLASSIC_DISCRETE:
         return fam, dict(CLASSIC_DISCRETE[algo])
     return fam, dict(CLASSIC.get(algo, {}))

@@ -123,9 +123,11 @@ def test_presets_follow_the_env_and_yield_to_flags(tmp_path, capsys):
     assert family == "classic" and overrides["steps"] == 12_000 and overrides["hidden"] == (64, 64)
     assert presets.preset("gail", "hopper") == ("mujoco", {})  # CleanIL's defaults
     assert presets.preset("sqil", "cartpole")[1]["lr"] != presets.preset("sqil", "pendulum")[1]["lr"]
-    args = cli.train_args_class("gail", "pendulum")
+    args = cli.train_args_class("gail", ["--env", "pendulum"])
     assert args(env="pendulum").config.steps == 12_000
-    assert cli.train_args_class("gail", "hopper")(env="hopper").config.steps == 1_000_000
+    assert cli.train_args_class("gail", ["--env=hopper"])(env="hopper").config.steps == 1_000_000
+    on_policy = cli.train_args_class("gail", ["--env", "pendulum", "--generator", "ppo"])(env="pendulum").config
+    assert on_policy.generator_config().num_envs == 16 and on_policy.steps % (16 * 128) == 0
     out = tmp_path / "sac"
     code, stdout, err = run_cli(["train", "sac", "--env", "pendulum", "--steps", "64", "--eval-every", "32",
                                  "--warmup-steps", "64", "--hidden", "8", "--batch-size", "16",
@@ -135,7 +137,7 @@ def test_presets_follow_the_env_and_yield_to_flags(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["preset"]["family"] == "classic"
     assert config["config"]["buffer_size"] == 50_000 and config["config"]["steps"] == 64  # preset, then the flag
-    assert cli.train_args_class("gail", "pendulum", "none")(env="pendulum").config.steps == 1_000_000
+    assert cli.train_args_class("gail", ["--env", "pendulum", "--preset", "none"])(env="pendulum").config.steps == 1_000_000
     code, _, err = run_cli(["train", "sac", "--env", "pendulum", "--preset", "tiny"], capsys)
     assert code == 1 and "--preset must be one of auto, none" in err
 

@@ -27,7 +27,7 @@ LAYERS = {
         "jaxil.provenance", "jaxil.data", "jaxil.envs", "jaxil.nets"),
     1: ("jaxil.rl",),
     2: ("jaxil.il",),
-    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.plots"),
+    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.plots", "jaxil.presets"),
 }
 HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "__init__"}
 

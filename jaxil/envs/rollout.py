@@ -53,3 +53,14 @@ def track_returns(
     n_done = jnp.sum(done)
     finished = jnp.sum(jnp.where(done, ep_ret, 0.0)) / jnp.maximum(n_done, 1)
     return jnp.where(done, 0.0, ep_ret), jnp.where(n_done > 0, finished, last_return)
+
+
+def step_envs(env: Env, ts, action: jax.Array, key: jax.Array):
+    """Step the parallel envs held in ``ts`` once with ``action`` (one per env). ``ts`` is
+    any pytree with ``env_state``, ``obs``, ``episode_return`` and ``last_return``, as the
+    online loops' states are; returns it updated, and the transitions taken."""
+    n = ts.obs.shape[0]
+    env_state, step = jax.vmap(env.step)(jax.random.split(key, n), ts.env_state, action)
+    t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
+    ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
+    return ts.replace(env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last), t

@@ -24,6 +24,7 @@ every reported return is the env's true return.
 from __future__ import annotations
 
 import dataclasses
+from types import ModuleType
 from typing import Any, Callable
 
 import chex
@@ -41,8 +42,9 @@ from jaxil.il import bc
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train, static
 from jaxil.losses import gradient_penalty
-from jaxil.rl import offpolicy, onpolicy, ppo, sac
+from jaxil.rl import offpolicy, onpolicy, ppo, sac, solvers
 from jaxil.types import RewardFn, Transition, concat, transition
+from jaxil.types import relabel as relabel_rewards
 
 GENERATORS = ("sac", "ppo")
 WARM_START_STREAM = 0x62632D77
@@ -150,15 +152,10 @@ class Config(offpolicy.LoopConfig):
         )
 
 
-# The generator protocol: a solver module with ``init(key, config, spec)``,
-# ``update(state, batch)``, ``policy(state, obs)`` and ``MAXIMUM_ENTROPY`` (whether its own
-# objective adds α·H[π], so that a reward needs no −log π term of its own).
-GENERATOR_SOLVERS = {"sac": sac, "ppo": ppo}
-
-
-def generator(config: Config):
-    """The generator's solver module (``config.generator`` names it)."""
-    return GENERATOR_SOLVERS[config.generator]
+def generator(config: Config) -> ModuleType:
+    """The generator's solver module (``config.generator`` names it; see
+    :mod:`jaxil.rl.solvers` for what a solver provides)."""
+    return solvers.solver(config.generator, GENERATORS)
 
 
 @struct.dataclass
@@ -245,16 +242,16 @@ def update_discriminator(state: State, disc: Discriminator, expert: Transition, 
     return state.replace(disc_params=params, disc_opt=opt, key=key), metrics
 
 
-def relabel(state: State, disc: Discriminator, batch: Transition) -> Transition:
-    """``batch`` with the discriminator's rewards (no gradient)."""
-    return batch.replace(reward=jax.lax.stop_gradient(disc.reward(state.disc_params, state, batch)))
-
-
 def learned_reward(state: State, disc: Discriminator) -> RewardFn:
     """The generator's reward under the current discriminator, as a standalone function."""
     return lambda obs, action, next_obs, terminated: disc.reward(
         state.disc_params, state, transition(obs, action, next_obs, terminated)
     )
+
+
+def relabel(state: State, disc: Discriminator, batch: Transition) -> Transition:
+    """``batch`` with the discriminator's rewards (no gradient)."""
+    return relabel_rewards(batch, learned_reward(state, disc))
 
 
 def update_off_policy(
@@ -310,7 +307,7 @@ def update_on_policy(
 
     def disc_step(state, k):
         k_e, k_r = jax.random.split(k)
-        fake = jax.tree.map(lambda x: x[jax.random.randint(k_r, (cfg.expert_batch,), 0, x.shape[0])], flat)
+        fake = sample(k_r, flat, cfg.expert_batch)
         return update_discriminator(state, disc, sample(k_e, expert, cfg.expert_batch), fake)
 
     key, k_disc = jax.random.split(state.key)

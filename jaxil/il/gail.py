@@ -72,7 +72,7 @@ class Config(adversarial.Config):
 
     def generator_config(self) -> sac.Config | ppo.Config:
         config = super().generator_config()
-        if self.use_done and isinstance(config, sac.Config):
+        if self.use_done and self.generator == "sac":
             return config.replace(absorbing_terminal=True)
         return config
 

@@ -82,8 +82,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
+policy = offline.learner_policy  # π(·|s) of the SAC learner inside
 
-policy = offline.learner_policy
 
 def energy(state: State, params, obs: jax.Array, action: jax.Array) -> jax.Array:
     """E(s, a) on raw observations, clipped; shape (B,)."""

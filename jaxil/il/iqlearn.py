@@ -96,8 +96,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
+policy = offline.learner_policy  # π(·|s) of the SAC learner inside
 
-policy = offline.learner_policy
 
 def contrastive_loss(q_expert: jax.Array, q_policy: jax.Array) -> jax.Array:
     """L_cd = −mean_i (E Q_i(s, a_E) − E Q_i(s, ã)); inputs are (num_qs, B)."""

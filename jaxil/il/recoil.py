@@ -102,7 +102,7 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(learner, config)
 
 
-policy = offline.learner_policy
+policy = offline.learner_policy  # π(·|s) of the SAC learner inside
 
 
 def q_abs(

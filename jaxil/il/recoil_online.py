@@ -100,7 +100,7 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1), config)
 
 
-policy = offline.learner_policy
+policy = offline.learner_policy  # π(·|s) of the SAC learner inside
 
 
 def with_absorbing(q_states: jax.Array, q_absorbing: jax.Array, terminated: jax.Array) -> jax.Array:

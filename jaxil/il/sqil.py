@@ -27,7 +27,7 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train, static
-from jaxil.rl import dqn, offpolicy, sac
+from jaxil.rl import dqn, offpolicy, sac, solvers
 from jaxil.types import Transition, concat
 
 SOLVERS = ("auto", "sac", "dqn")
@@ -83,9 +83,6 @@ def sqil_batch(expert: Transition, agent: Transition) -> Transition:
                   agent.replace(reward=jnp.zeros_like(agent.reward)))
 
 
-SOLVER_MODULES = {"sac": sac, "dqn": dqn}
-
-
 def solver_name(config: Config, spec: EnvSpec) -> str:
     """The solver ``config.solver`` picks for ``spec`` ("auto": DQN for discrete actions)."""
     return "dqn" if config.solver == "dqn" or (config.solver == "auto" and spec.discrete) else "sac"
@@ -101,17 +98,17 @@ class State:
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
     name = solver_name(config, spec)
     solver_config = config.solver_config(spec.discrete)
-    return State(SOLVER_MODULES[name].init(key, solver_config, spec), config, name)
+    return State(solvers.solver(name).init(key, solver_config, spec), config, name)
 
 
 def policy(state: State, obs: jax.Array):
     """π(·|s) of the solver (SAC's tanh-Gaussian, or DQN's ε-greedy whose mode is greedy)."""
-    return SOLVER_MODULES[state.solver].policy(state.learner, obs)
+    return solvers.solver(state.solver).policy(state.learner, obs)
 
 
 def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, dict[str, jax.Array]]:
     """One solver update on ``batch = (expert rows, agent rows)`` relabeled by :func:`sqil_batch`."""
-    learner, metrics = SOLVER_MODULES[state.solver].update(state.learner, sqil_batch(*batch))
+    learner, metrics = solvers.solver(state.solver).update(state.learner, sqil_batch(*batch))
     return state.replace(learner=learner), metrics
 
 

@@ -27,7 +27,10 @@ from jaxil.losses import td_target
 from jaxil.loop import Train, static
 from jaxil.nets import MLP
 from jaxil.rl import offpolicy
-from jaxil.types import Transition
+from jaxil.types import RewardFn, Transition, relabel
+
+MAXIMUM_ENTROPY = False
+"""DQN maximizes the return alone (ε-greedy exploration adds no entropy term)."""
 
 
 @struct.dataclass
@@ -90,6 +93,15 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
     return State(params, params, optimizer(config).init(params), key, jnp.zeros((), jnp.int32), config, net)
 
 
+def acting_params(state: State) -> dict:
+    """What acting reads, and so what a saved policy stores: the Q-network's weights."""
+    return {"q": state.params}
+
+
+def with_acting_params(state: State, params: dict) -> State:
+    return state.replace(params=params["q"])
+
+
 def q_values(state: State, params, obs: jax.Array) -> jax.Array:
     """Q(s, ·), shape (B, num_actions)."""
     return state.net.apply(params, obs)
@@ -133,11 +145,15 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
     return state.replace(params=params, target_params=target, opt=opt, step=step), metrics | {"epsilon": epsilon(state)}
 
 
-def make_train(config: Config, env: Env, reference: Reference | None = None) -> Train:
-    """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` DQN steps."""
+def make_train(
+    config: Config, env: Env, reference: Reference | None = None, reward_fn: RewardFn | None = None
+) -> Train:
+    """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` DQN steps. With
+    ``reward_fn``, every sampled batch is relabeled by it (the env keeps its reward)."""
 
     def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
-        return update(state, replay.sample(key, buffer, config.batch_size))
+        batch = replay.sample(key, buffer, config.batch_size)
+        return update(state, batch if reward_fn is None else relabel(batch, reward_fn))
 
     return offpolicy.make_train(
         config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,

@@ -22,7 +22,7 @@ from flax import struct
 
 from jaxil.data import replay
 from jaxil.envs.core import Env, random_action
-from jaxil.envs.rollout import track_returns
+from jaxil.envs.rollout import step_envs
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking, static
@@ -91,14 +91,8 @@ def policy_behaviour(policy_fn: Callable[[Learner, jax.Array], Any]) -> Behaviou
 def env_step(env: Env, ts: TrainState, act: Behaviour) -> TrainState:
     """Step every env once with ``act``; store the transitions; track episode returns."""
     key, act_key, env_key = jax.random.split(ts.key, 3)
-    action = act(ts.agent, ts.obs, act_key)
-    n = ts.obs.shape[0]
-    env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
-    t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-    ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
-    return ts.replace(
-        buffer=replay.add(ts.buffer, t), env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last, key=key
-    )
+    ts, t = step_envs(env, ts, act(ts.agent, ts.obs, act_key), env_key)
+    return ts.replace(buffer=replay.add(ts.buffer, t), key=key)
 
 
 def make_train(

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxil.envs.core import Env
-from jaxil.envs.rollout import track_returns
+from jaxil.envs.rollout import step_envs
 from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking
 from jaxil.types import RewardFn, Transition, relabel
@@ -59,11 +59,7 @@ def collect(env: Env, ts: TrainState, policy_fn: PolicyFn, steps: int) -> tuple[
         # log π is recomputed from the action (not taken from the sampler) so an update's
         # ratio uses exactly the same function, including the bound clipping.
         log_prob = dist.log_prob(action)
-        n = ts.obs.shape[0]
-        env_state, step = jax.vmap(env.step)(jax.random.split(env_key, n), ts.env_state, action)
-        t = Transition(ts.obs, action, step.reward, step.next_obs, step.terminated, step.truncated)
-        ep_ret, last = track_returns(ts.episode_return, ts.last_return, step.reward, step.terminated | step.truncated)
-        ts = ts.replace(env_state=env_state, obs=step.obs, episode_return=ep_ret, last_return=last)
+        ts, t = step_envs(env, ts, action, env_key)
         return ts, (t, log_prob)
 
     key, roll_key = jax.random.split(ts.key)
