@@ -1,5 +1,5 @@
 """Online imitation (GAIL both ways, AIRL, SQIL, RECOIL-online): hand-computed losses,
-the env left unwrapped, learning on pendulum over 8 vmapped seeds, AIRL's reward
+the env left unwrapped, learning on pendulum over vmapped seeds, AIRL's reward
 transfer, determinism and the CLI."""
 
 import json
@@ -20,8 +20,12 @@ from jaxil.stats import iqm
 from jaxil.types import Transition, concat
 
 PENDULUM = envs.make("pendulum")
-SEEDS = 8
-# Pendulum budgets that run in a few minutes on 2 CPU cores for 8 seeds. Off-policy:
+# Four seeds each (vmapped): on 2 CPU cores a run's time is proportional to its seeds, and
+# the 8-seed runs of these settings are recorded (experiments/results/presets/). AIRL keeps
+# 8: its transferred rewards are judged per seed, and one seed in four may transfer badly.
+SEEDS = 4
+TRANSFER_SEEDS = 8
+# Pendulum budgets that run in about a minute on 2 CPU cores for 4 seeds. Off-policy:
 # small nets and lr 1e-3 (CleanIL's 3e-4 needs about twice the steps here), batches of
 # 128 (half the time of CleanIL's 256 per step, and as many steps to the expert).
 SAC_GEN = dict(hidden=(64, 64), disc_hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, disc_lr=1e-3,
@@ -29,9 +33,11 @@ SAC_GEN = dict(hidden=(64, 64), disc_hidden=(64, 64), actor_lr=1e-3, critic_lr=1
 # GAIL's Wasserstein critic with SiLU learns too slowly here (IQM ~65 at 12k steps); ReLU: all seeds ≥ 99
 GAIL_SAC = SAC_GEN | dict(disc_activation="relu", steps=12_000)
 # On-policy: PPO with 16 envs, normalized observations, γ 0.95 (pendulum's usual PPO setup).
+# 50 evaluation episodes: pendulum's returns vary widely with the start state, and with 10
+# a policy at ~94 can read below 90 (measured).
 PPO_GEN = dict(generator="ppo", hidden=(64, 64), activation="tanh", disc_hidden=(64, 64), num_envs=16,
                rollout_steps=128, ppo_lr=1e-3, gamma=0.95, disc_updates=4, steps=16 * 128 * 150,
-               eval_every=16 * 128 * 15)
+               eval_every=16 * 128 * 15, eval_episodes=50)
 
 
 def transitions(key, n, terminated=None):
@@ -174,16 +180,16 @@ def test_env_stays_pure_and_seeds_are_independent(pendulum_expert):
     assert np.all(np.asarray(m_l["disc_expert"]) != 0)  # the discriminator did train
 
 
-def learn(module, config: dict, pendulum_expert):
+def learn(module, config: dict, pendulum_expert, seeds: int = SEEDS):
     expert, ref = pendulum_expert
     train = module.make_train(module.Config(**config), expert, PENDULUM, ref)
-    state, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    state, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), seeds))
     return state, np.asarray(metrics["normalized_score"])
 
 
 @pytest.fixture(scope="module")
 def airl_run(pendulum_expert):
-    return learn(airl, SAC_GEN | dict(steps=8000), pendulum_expert)
+    return learn(airl, SAC_GEN | dict(steps=8000), pendulum_expert, TRANSFER_SEEDS)
 
 
 def test_gail_off_policy_reaches_expert_on_pendulum(pendulum_expert):
@@ -219,7 +225,7 @@ def test_airl_reward_transfers_to_a_fresh_agent(airl_run, pendulum_expert):
     def transfer(ts, key):
         return sac.make_train(solver, PENDULUM, ref, reward_fn=airl.learned_reward(ts.agent))(key)
 
-    _, m = jax.jit(jax.vmap(transfer))(states, jax.random.split(jax.random.PRNGKey(1), SEEDS))
+    _, m = jax.jit(jax.vmap(transfer))(states, jax.random.split(jax.random.PRNGKey(1), TRANSFER_SEEDS))
     final = np.asarray(m["normalized_score"])[:, -1]
     assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
 

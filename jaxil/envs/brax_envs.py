@@ -44,11 +44,14 @@ class BraxEnv:
             warnings.filterwarnings("ignore", message="Brax System")
             self._env = brax_envs.get_environment(BRAX_NAMES[name], backend=backend)
         ctrl = self._env.sys.actuator.ctrl_range
+        # Brax's observation_size runs a reset op by op (~25 s for mjx on a CPU); its shape
+        # alone needs only a trace.
+        obs = jax.eval_shape(self._env.reset, jax.random.PRNGKey(0)).obs
         self.spec = EnvSpec(
             name=name,
             source=f"brax:{BRAX_NAMES[name]}",
             backend=backend,
-            obs_dim=int(self._env.observation_size),
+            obs_dim=int(obs.shape[-1]),
             action_dim=int(self._env.action_size),
             num_actions=None,
             action_low=tuple(float(x) for x in ctrl[:, 0]),
