@@ -29,7 +29,7 @@ LAYERS = {
     2: ("jaxil.il",),
     3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.plots", "jaxil.presets"),
 }
-HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "__init__"}
+HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "__init__"}
 
 
 def module_name(path: Path) -> str:
