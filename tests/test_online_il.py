@@ -254,9 +254,10 @@ def test_cli_trains_airl_and_transfers_its_reward(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["algo"] == "airl" and summary["num_expert_trajs"] == cli.ONLINE_EXPERT_TRAJS
     assert summary["steps"] == 200 and len(summary["normalized_score"]["per_seed"]) == 2
-    assert cli.main(["reward-transfer", str(tmp_path / "airl"), "--steps", "2000", "--no-progress"]) == 0
+    # a budget below the recipe's evaluation interval: one chunk, evaluated at its end
+    assert cli.main(["reward-transfer", str(tmp_path / "airl"), "--steps", "500", "--no-progress"]) == 0
     transfer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert transfer["algo"] == "reward-transfer" and transfer["seeds"] == [0, 1] and transfer["steps"] == 2000
+    assert transfer["algo"] == "reward-transfer" and transfer["seeds"] == [0, 1] and transfer["steps"] == 500
     assert (tmp_path / "airl" / "reward-transfer" / "seed1" / "metrics.csv").is_file()
     # GAIL's discriminator is no reward to transfer
     assert cli.main(["train", "gail", "--env", "pendulum", "--out", str(tmp_path / "gail"), *TINY]) == 0
