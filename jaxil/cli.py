@@ -18,6 +18,7 @@ A run writes ``DIR/config.json``, ``DIR/metrics.csv``, ``DIR/checkpoints/`` and
 import dataclasses
 import importlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -28,9 +29,10 @@ import tyro
 
 from jaxil.data.datasets import DEFAULT_EXPERT_TRAJS
 from jaxil.errors import JaxilError
-from jaxil.loop import config_from_json, config_to_json
+from jaxil.configs import config_from_json, config_to_json
 
 ONLINE_EXPERT_TRAJS = 10  # CleanIL's online protocol (offline algorithms get 20)
+MAX_SEED = 2**31 - 1
 
 @dataclasses.dataclass(frozen=True)
 class Algo:
@@ -254,6 +256,11 @@ def cmd_train(argv: list[str]) -> dict | None:
               "(any flag overrides it; see jaxil.presets)", file=sys.stderr)
     if args.seeds <= 0:
         raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
+    if not 0 <= args.seed <= MAX_SEED - args.seeds + 1:
+        raise JaxilError(
+            f"seeds must lie in 0..{MAX_SEED} (JAX keys hold 32-bit seeds; larger ones would wrap to other seeds), "
+            f"got --seed {args.seed} with --seeds {args.seeds}."
+        )
     seeds = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out or f"runs/{algo}-{args.env}-s{args.seed}x{args.seeds}")
     t0 = time.perf_counter()
@@ -268,7 +275,7 @@ def cmd_train(argv: list[str]) -> dict | None:
         resume=args.resume, progress=args.progress, vectorize=args.vectorize,
     )
     summary = summarize(run_config, seeds, rows, time.perf_counter() - t0, out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.json").write_text(json_text(summary, indent=2))
     return summary
 
 
@@ -380,7 +387,7 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
         rows += seed_rows
     summary = summarize(run_config | {"algo": "reward-transfer"}, seeds, rows, time.perf_counter() - t0, transfer_out)
     summary["source_run"] = str(out)
-    (transfer_out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (transfer_out / "summary.json").write_text(json_text(summary, indent=2))
     return summary
 
 
@@ -424,10 +431,10 @@ def cmd_data(argv: list[str]) -> dict | None:
         args = tyro.cli(DataListArgs, args=rest, prog="jaxil data list")
         rows = list_datasets()
         if args.json:
-            print(json.dumps(rows))
+            print(json_text(rows))
             return None
-        cols = ["id", "env", "backend", "episodes", "transitions", "mean_return", "ref_random", "ref_expert"]
-        fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+        cols = ["id", "env", "backend", "episodes", "transitions", "mean_return", "ref_random", "ref_expert", "status"]
+        fmt = lambda v: f"{v:.1f}" if isinstance(v, float) else "-" if v is None else str(v)  # noqa: E731
         table = [cols] + [[fmt(r[c]) for c in cols] for r in rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
         for row in table:
@@ -476,9 +483,28 @@ def main(argv: list[str] | None = None) -> int:
     except JaxilError as err:
         print(f"jaxil: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("jaxil: interrupted. A training run resumes from its last checkpoint when the same command is "
+              "run again.", file=sys.stderr)
+        return 130
     if result is not None:
-        print(json.dumps(result))
+        print(json_text(result))
     return 0
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by None: JSON has no NaN or infinity."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def json_text(x: Any, **kwargs) -> str:
+    return json.dumps(json_safe(x), allow_nan=False, **kwargs)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ of a run is then bit for bit the lone run ``train(key_i)``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import filelock
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,7 +31,7 @@ import orbax.checkpoint as ocp
 from jaxil.errors import JaxilError
 from jaxil.loop import Carry, Train
 
-CSV_NAME, CONFIG_NAME, CKPT_DIR = "metrics.csv", "config.json", "checkpoints"
+CSV_NAME, CONFIG_NAME, CKPT_DIR, LOCK_NAME = "metrics.csv", "config.json", "checkpoints", ".lock"
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -224,6 +226,34 @@ class SeedRunner:
         return carry if self.vectorize else [jax.tree.map(lambda x: x[i], carry) for i in range(num_seeds)]
 
 
+class DivergedError(JaxilError):
+    """A run whose losses or parameters stopped being finite numbers."""
+
+
+@jax.jit
+def _finite_per_seed(state) -> jax.Array:
+    """(num_seeds,) bool: every floating leaf of a seed-batched state is finite."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    per_leaf = [jnp.all(jnp.isfinite(x).reshape(x.shape[0], -1), axis=1) for x in leaves]
+    return jnp.all(jnp.stack(per_leaf), axis=0)
+
+
+def nonfinite(carry: Carry, metrics: dict, seeds: Sequence[int]) -> str | None:
+    """What is not finite after a chunk (the first non-finite metric, or the parameters,
+    with the seeds), or None when everything is."""
+    bad_metrics = {k: [s for s, v in zip(seeds, np.asarray(v).reshape(len(seeds))) if not np.isfinite(v)]
+                   for k, v in sorted(metrics.items())}
+    bad_metrics = {k: v for k, v in bad_metrics.items() if v}
+    if bad_metrics:
+        name, bad_seeds = next(iter(bad_metrics.items()))
+        also = f" (also: {', '.join(list(bad_metrics)[1:6])})" if len(bad_metrics) > 1 else ""
+        return f"metric {name!r} is not finite for seed(s) {bad_seeds}{also}"
+    finite = np.asarray(_finite_per_seed(carry.state))
+    if not finite.all():
+        return f"the parameters of seed(s) {[s for s, ok in zip(seeds, finite) if not ok]} are not finite"
+    return None
+
+
 def default_vectorize() -> bool:
     return jax.default_backend() != "cpu"
 
@@ -255,11 +285,59 @@ def run(
     satisfies it trains no further).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if checkpoint_every <= 0:
         raise JaxilError(f"checkpoint_every must be positive, got {checkpoint_every}.")
     if not seeds:
         raise JaxilError("no seeds to run; pass --seeds 1 or more.")
+    make_run_dir(out)
+    with lock_run_dir(out):
+        return _run(train, seeds, out, run_config=run_config, checkpoint_every=checkpoint_every, resume=resume,
+                    progress=progress, stop_after=stop_after, vectorize=vectorize, on_chunk=on_chunk,
+                    stop_when=stop_when)
+
+
+def make_run_dir(out: Path) -> None:
+    """Create the run directory, with a clear error where that cannot be done."""
+    if out.exists() and not out.is_dir():
+        raise JaxilError(f"--out {out} is a file, not a directory; pass a directory for the run.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise JaxilError(f"cannot create the run directory {out} ({err.strerror}); pass an --out you can write to.") from err
+
+
+@contextlib.contextmanager
+def lock_run_dir(out: Path):
+    """Hold the run directory's lock (``out/.lock``, an OS advisory lock that is released
+    if the process dies): a second process on the same directory is refused at once."""
+    lock = filelock.FileLock(out / LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise JaxilError(
+            f"another jaxil process is writing {out} (it holds {out / LOCK_NAME}); wait for it to end, "
+            "or pass another --out."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run(
+    train: Train,
+    seeds: Sequence[int],
+    out: Path,
+    *,
+    run_config: dict | None,
+    checkpoint_every: int,
+    resume: bool,
+    progress: bool,
+    stop_after: int | None,
+    vectorize: bool | None,
+    on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None,
+    stop_when: Callable[[list[dict]], bool] | None,
+) -> tuple[Carry, list[dict]]:
     vectorize = default_vectorize() if vectorize is None else vectorize
     _write_config(out, {"seeds": list(seeds), **(run_config or {})}, resume)
     runner = SeedRunner(vectorize)
@@ -295,6 +373,18 @@ def run(
             carry, metrics = chunk_fn(carry)
             metrics = jax.device_get(metrics)
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
+            # before anything is saved: a diverged state never replaces a finite checkpoint
+            problem = nonfinite(runner.stacked(carry), metrics, seeds)
+            if problem is not None:
+                mngr.wait_until_finished()
+                kept = sorted(mngr.all_steps())
+                where = (f"the last finite checkpoint is chunk {kept[-1]} in {out / CKPT_DIR} "
+                         f"(`jaxil eval {out}` evaluates it)" if kept else "no checkpoint was saved before it")
+                raise DivergedError(
+                    f"the run diverged in chunk {c + 1}: {problem}. Nothing from that chunk was checkpointed; "
+                    f"{where}. Lower the learning rates (or the gradient-penalty or loss weights) and start again "
+                    "with a new --out or --no-resume."
+                )
             if on_chunk is not None:
                 on_chunk(c + 1, lambda: runner.stacked(carry), metrics)
             stop = stop_when is not None and stop_when(read_metrics(out))

@@ -57,7 +57,7 @@ from jaxil.data.minari_io import read_dataset, write_dataset
 from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import Act, rollout
 from jaxil.errors import JaxilError
-from jaxil.loop import config_from_json, config_to_json
+from jaxil.configs import config_from_json, config_to_json
 from jaxil.provenance import source_commit
 from jaxil.rl import solvers
 
@@ -251,7 +251,7 @@ def load_policy(dataset_dir: str | Path, stochastic: bool = False) -> tuple[Act,
 
 
 def load_agent(dataset_dir: str | Path):
-    """``(card, learner)`` of a saved policy: a zero learner of the solver's shapes with
+    """``(card, learner)`` of a saved policy: a fresh learner of the solver's shapes with
     the stored acting arrays in it (all that ``policy`` reads)."""
     path = Path(dataset_dir).absolute()
     path = path if (path / "policy.json").is_file() else path / "policy"
@@ -261,11 +261,10 @@ def load_agent(dataset_dir: str | Path):
     env = envs.make(card["env"], None if card["backend"] == "gymnax" else card["backend"])
     mod = solver(card["algo"])
     config = config_from_json(mod.Config, card["config"])
-    like = jax.eval_shape(lambda key: mod.init(key, config, env.spec), jax.random.PRNGKey(0))
-    learner = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like)
+    learner = mod.init(jax.random.PRNGKey(0), config, env.spec)  # freshly initialized; acting arrays follow
     try:
         with ocp.StandardCheckpointer() as ckpt:
-            params = ckpt.restore(path / "params", mod.acting_params(like))
+            params = ckpt.restore(path / "params", jax.eval_shape(mod.acting_params, learner))
     except Exception as err:
         raise JaxilError(f"policy at {path} could not be restored ({err}); remake the dataset.") from err
     return card, mod.with_acting_params(learner, params)

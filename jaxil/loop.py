@@ -11,53 +11,13 @@ two paths compute the same thing.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 Metrics = dict[str, jax.Array]
-
-
-def is_static_zero(x: Any) -> bool:
-    """True for a plain Python 0 (not an array): a loss term with this weight can be left
-    out of the compiled program. Array weights (sweeps) always keep their term."""
-    return isinstance(x, (int, float)) and x == 0
-
-
-def concrete_max(x: Any) -> float | None:
-    """The largest value of a hyperparameter known at construction, or None when it is
-    not: a tracer (a Config built inside jit or vmap, its floats included) or a
-    placeholder while JAX rebuilds the pytree. Range checks then skip; the Config a user
-    builds outside jit, as the CLI and make_train callers do, is checked."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    try:
-        # numpy, not jnp: a host-side check should not dispatch a device computation.
-        return float(np.max(np.asarray(x, dtype=np.float32)))
-    except (TypeError, ValueError):
-        return None
-
-
-def config_to_json(config) -> dict:
-    """A Config as plain JSON values (array-valued fields become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config), default=lambda x: np.asarray(x).tolist()))
-
-
-def config_from_json(config_class, fields: dict):
-    """The Config of class ``config_class`` that :func:`config_to_json` wrote; keys that are
-    not fields of the class are ignored (lists become tuples, as sizes are)."""
-    names = {f.name for f in dataclasses.fields(config_class)}
-    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in names})
-
-
-def static(default: Any):
-    """A Config field that fixes shapes or structure: part of the treedef, not a leaf
-    (changing it recompiles; it cannot be vmapped). Float hyperparameters stay leaves."""
-    return struct.field(pytree_node=False, default=default)
 
 
 @struct.dataclass

@@ -23,7 +23,7 @@ from jaxil.types import Transition
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxil"
 # Lower layers never import higher ones (a module may import its own layer).
 LAYERS = {
-    0: ("jaxil", "jaxil.errors", "jaxil.types", "jaxil.loop", "jaxil.losses", "jaxil.evaluation", "jaxil.stats",
+    0: ("jaxil", "jaxil.errors", "jaxil.types", "jaxil.configs", "jaxil.loop", "jaxil.losses", "jaxil.evaluation", "jaxil.stats",
         "jaxil.provenance", "jaxil.data", "jaxil.envs", "jaxil.nets"),
     1: ("jaxil.rl",),
     2: ("jaxil.il",),

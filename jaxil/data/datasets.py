@@ -317,44 +317,65 @@ def sample(key: jax.Array, data: Transition, batch_size: int) -> Transition:
 
 
 def list_datasets(roots: list[Path] | None = None) -> list[dict]:
-    """One row per dataset found under ``roots`` (default: shipped + local store)."""
+    """One row per dataset found under ``roots`` (default: shipped + local store), with a
+    ``status``: "ok", or what is broken (a dataset that cannot be read is listed, not skipped)."""
     roots = roots if roots is not None else [SHIPPED_ROOT, local_minari_root()]
     rows, seen = [], set()
     for root in roots:
         for meta_file in sorted(Path(root).glob("**/data/metadata.json")):
             if ".work" in meta_file.parts:
                 continue
+            fallback_id = str(meta_file.parent.parent.relative_to(root))
             try:
                 meta = json.loads(meta_file.read_text())
-            except json.JSONDecodeError:
+                if not isinstance(meta, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as err:
+                rows.append(_broken_row(fallback_id, meta_file, f"corrupt metadata.json ({err})"))
                 continue
-            dataset_id = meta.get("dataset_id", str(meta_file.parent.parent.relative_to(root)))
+            dataset_id = meta.get("dataset_id", fallback_id)
             if dataset_id in seen:
                 continue
             seen.add(dataset_id)
             j = meta.get("jaxil") or {}
             if isinstance(j, str):
-                j = json.loads(j)
+                try:
+                    j = json.loads(j)
+                except ValueError:
+                    j = {"corrupt": True}
+            mean_return, status = _mean_return(meta_file.parent)
+            if status == "ok" and j and (missing := [k for k in ("env", "backend") if k not in j]
+                        + [k for k in ("ref_min_score", "ref_max_score") if meta.get(k) is None]):
+                status = f"incomplete card (no {', '.join(missing)})"
             rows.append({
                 "id": dataset_id,
                 "env": j.get("env", "?"),
                 "backend": j.get("backend", "?"),
                 "episodes": meta.get("total_episodes"),
                 "transitions": meta.get("total_steps"),
-                "mean_return": _mean_return(meta_file.parent),
+                "mean_return": mean_return,
                 "ref_random": meta.get("ref_min_score"),
                 "ref_expert": meta.get("ref_max_score"),
                 "made_by": "jaxil" if j else "external",
+                "status": status,
                 "path": str(meta_file.parent.parent),
             })
     return rows
 
 
-def _mean_return(data_dir: Path) -> float | None:
+def _broken_row(dataset_id: str, meta_file: Path, why: str) -> dict:
+    return {"id": dataset_id, "env": "?", "backend": "?", "episodes": None, "transitions": None, "mean_return": None,
+            "ref_random": None, "ref_expert": None, "made_by": "?", "status": why,
+            "path": str(meta_file.parent.parent)}
+
+
+def _mean_return(data_dir: Path) -> tuple[float | None, str]:
+    """(mean episode return stored in a dataset's HDF5 file, "ok"), or (None, what is wrong)."""
     try:
         import h5py
 
         with h5py.File(data_dir / "main_data.hdf5", "r") as f:
-            return float(np.mean([np.sum(f[k]["rewards"][()], dtype=np.float64) for k in f.keys()]))
-    except Exception:
-        return None
+            value = float(np.mean([np.sum(f[k]["rewards"][()], dtype=np.float64) for k in f.keys()]))
+    except Exception as err:  # h5py raises many kinds for missing or damaged files
+        return None, f"unreadable main_data.hdf5 ({type(err).__name__})"
+    return (value, "ok") if np.isfinite(value) else (None, "non-finite rewards")

@@ -40,7 +40,8 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import bc
 from jaxil.il.offline import check_expert_data
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.losses import gradient_penalty
 from jaxil.rl import offpolicy, onpolicy, ppo, sac, solvers
 from jaxil.types import RewardFn, Transition, concat, transition
@@ -125,15 +126,11 @@ class Config(offpolicy.LoopConfig):
     expert_batch rows)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.generator not in GENERATORS:
             raise JaxilError(f"generator must be one of {GENERATORS}, got {self.generator!r}.")
         if not 0.0 <= self.expert_fraction < 1.0:
             raise JaxilError(f"expert_fraction must be in [0, 1), got {self.expert_fraction}.")
-        for name in ("expert_batch", "disc_updates", "num_envs", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
-        if self.warm_start_bc < 0:
-            raise JaxilError(f"warm_start_bc must be 0 (none) or a number of BC updates, got {self.warm_start_bc}.")
         self.generator_config()  # its own checks (multiples of num_envs, rollout sizes)
 
     def generator_config(self) -> sac.Config | ppo.Config:

@@ -31,7 +31,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty, policy
-from jaxil.loop import Train, is_static_zero, static
+from jaxil.configs import is_static_zero, static
+from jaxil.loop import Train
 from jaxil.losses import l2_penalty
 from jaxil.nets import MLP, RewardModel
 from jaxil.types import RewardFn, Transition, transition

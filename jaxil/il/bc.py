@@ -30,7 +30,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, is_static_zero, static
+from jaxil.configs import is_static_zero, static
+from jaxil.loop import Train
 from jaxil.losses import l2_penalty
 from jaxil.nets import make_actor
 from jaxil.types import Transition
@@ -61,14 +62,8 @@ class Config(offline.Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.batch_size <= 0:
-            raise JaxilError(f"batch_size must be positive, got {self.batch_size}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise JaxilError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
-        for name in ("lr", "l2_weight", "ent_weight"):
-            v = getattr(self, name)
-            if isinstance(v, (int, float)) and (v < 0 or (name == "lr" and v == 0)):
-                raise JaxilError(f"{name} must be {'positive' if name == 'lr' else 'non-negative'}, got {v}.")
 
 
 @struct.dataclass

@@ -43,7 +43,8 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty
-from jaxil.loop import Train, is_static_zero, static
+from jaxil.configs import is_static_zero, static
+from jaxil.loop import Train
 from jaxil.losses import l2_penalty
 from jaxil.nets import RewardModel
 from jaxil.rl import ppo, sac

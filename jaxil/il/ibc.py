@@ -31,7 +31,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.rl import sac
 from jaxil.types import Transition
 
@@ -58,11 +59,6 @@ class Config(offline.Config):
     """K: uniformly random negative actions per state (plus one from the actor)."""
     batch_size: int = static(256)
     """expert transitions per update."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.uniform_negatives < 0:
-            raise JaxilError(f"uniform_negatives must be non-negative, got {self.uniform_negatives}.")
 
     def sac_config(self) -> sac.Config:
         """The SAC learner that holds the actor, temperature and (as its one critic) the energy."""
@@ -125,7 +121,9 @@ def energy_loss(params, state: State, batch: Transition, negatives: jax.Array, k
     )
     loss = l_nce + gp
     metrics = {"energy_loss": loss, "nce_loss": l_nce, "grad_penalty": gp, "energy_expert": jnp.mean(e[:, 0]),
-               "energy_actor": jnp.mean(e[:, 1]), "energy_uniform": jnp.mean(e[:, 2:]) if n > 1 else jnp.nan}
+               "energy_actor": jnp.mean(e[:, 1])}
+    if n > 1:  # uniform negatives exist
+        metrics["energy_uniform"] = jnp.mean(e[:, 2:])
     return loss, metrics
 
 

@@ -12,11 +12,13 @@ from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
-from jaxil.loop import Train, chunking, static
+from jaxil import configs
+from jaxil.configs import static
+from jaxil.loop import Train, chunking
 
 
 @struct.dataclass
-class Config:
+class Config(configs.Config):
     """Network sizes and budget every offline learner's Config inherits (defaults follow
     CleanIL: 3×256 SiLU nets, 500k updates, evaluation every 10k)."""
 
@@ -32,8 +34,7 @@ class Config:
     """evaluation episodes per evaluation, run in parallel."""
 
     def __post_init__(self) -> None:
-        if self.eval_episodes <= 0:
-            raise JaxilError(f"eval_episodes must be positive, got {self.eval_episodes}.")
+        super().__post_init__()
         chunking(self.steps, self.eval_every)
 
 

@@ -41,7 +41,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.nets.rewards import absorbing_input
 from jaxil.rl import awr, sac
 from jaxil.types import Transition, concat

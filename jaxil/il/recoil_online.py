@@ -37,7 +37,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.il.recoil import contrastive_loss, q_abs, soft_value, td_loss
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.rl import offpolicy, sac
 from jaxil.types import Transition, concat
 
@@ -79,6 +80,7 @@ class Config(offpolicy.LoopConfig):
     """replay rows per update."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         offpolicy.check_config(self, max(self.expert_batch, self.replay_batch))
 
     def sac_config(self) -> sac.Config:

@@ -26,7 +26,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il.offline import check_expert_data
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.rl import dqn, offpolicy, sac, solvers
 from jaxil.types import Transition, concat
 
@@ -62,6 +63,7 @@ class Config(offpolicy.LoopConfig):
     """share of expert rows (reward 1) in each batch."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.solver not in SOLVERS:
             raise JaxilError(f"solver must be one of {SOLVERS}, got {self.solver!r}.")
         if not 0.0 < self.expert_fraction < 1.0:

@@ -24,7 +24,8 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.losses import td_target
-from jaxil.loop import Train, static
+from jaxil.configs import static
+from jaxil.loop import Train
 from jaxil.nets import MLP
 from jaxil.rl import offpolicy
 from jaxil.types import RewardFn, Transition, relabel
@@ -64,8 +65,7 @@ class Config(offpolicy.LoopConfig):
     eval_episodes: int = static(20)
 
     def __post_init__(self) -> None:
-        if self.target_update_every <= 0:
-            raise JaxilError(f"target_update_every must be positive, got {self.target_update_every}.")
+        super().__post_init__()
         offpolicy.check_config(self, self.batch_size)
 
 

@@ -25,12 +25,14 @@ from jaxil.envs.core import Env, random_action
 from jaxil.envs.rollout import step_envs
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
-from jaxil.loop import Train, chunking, static
+from jaxil import configs
+from jaxil.configs import static
+from jaxil.loop import Train, chunking
 from jaxil.types import Transition
 
 
 @struct.dataclass
-class LoopConfig:
+class LoopConfig(configs.Config):
     """The loop's sizes, inherited by every off-policy solver's Config (which may change
     the defaults). The solver's ``__post_init__`` calls :func:`check_config` with its batch."""
 
@@ -153,12 +155,8 @@ def make_train(
 
 
 def check_config(config: LoopConfig, batch_size: int) -> None:
-    """Clear errors for loop sizes that cannot work (called by solvers' Configs)."""
-    for name in ("num_envs", "buffer_size", "updates_per_step", "eval_episodes"):
-        if getattr(config, name) <= 0:
-            raise JaxilError(f"{name} must be positive, got {getattr(config, name)}.")
-    if batch_size <= 0:
-        raise JaxilError(f"batch_size must be positive, got {batch_size}.")
+    """Clear errors for loop sizes that fit no loop (called by solvers' Configs, after each
+    size alone was checked against its range)."""
     n = config.num_envs
     if config.buffer_size < max(n, batch_size):
         raise JaxilError(

@@ -29,7 +29,9 @@ from jaxil.envs.shaping import potential, shaped_reward
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.losses import gae_advantages
-from jaxil.loop import Train, chunking, is_static_zero, static
+from jaxil import configs
+from jaxil.configs import is_static_zero, static
+from jaxil.loop import Train, chunking
 from jaxil.nets import ValueNet, make_actor
 from jaxil.rl import onpolicy
 from jaxil.types import RewardFn, Transition
@@ -39,7 +41,7 @@ MAXIMUM_ENTROPY = False
 objective), so an entropy-regularized reward must carry its −log π term itself."""
 
 @struct.dataclass
-class Config:
+class Config(configs.Config):
     """PPO. Float fields may be arrays (a sweep is a vmap over configs)."""
 
     lr: float = 3e-4
@@ -96,9 +98,7 @@ class Config:
         return self.steps // self.batch_size
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "rollout_steps", "num_epochs", "num_minibatches", "eval_episodes"):
-            if getattr(self, name) <= 0:
-                raise JaxilError(f"{name} must be positive, got {getattr(self, name)}.")
+        super().__post_init__()
         if self.batch_size % self.num_minibatches:
             raise JaxilError(
                 f"num_envs·rollout_steps ({self.batch_size}) must be divisible by "

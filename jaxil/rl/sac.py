@@ -29,7 +29,8 @@ from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
-from jaxil.loop import Train, concrete_max, static
+from jaxil.configs import concrete_max, static
+from jaxil.loop import Train
 from jaxil.losses import gradient_penalty, td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
@@ -81,8 +82,7 @@ class Config(offpolicy.LoopConfig):
     eval_episodes: int = static(20)
 
     def __post_init__(self) -> None:
-        if self.num_qs <= 0:
-            raise JaxilError(f"num_qs must be positive, got {self.num_qs}.")
+        super().__post_init__()
         if self.critic_loss not in ("mse", "huber"):
             raise JaxilError(f"critic_loss must be 'mse' or 'huber', got {self.critic_loss!r}.")
         gamma = concrete_max(self.gamma) if self.absorbing_terminal else None
