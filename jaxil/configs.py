@@ -132,6 +132,16 @@ def validate(config) -> None:
         raise JaxilError(f"{f.name} must be {what} ({flag(f.name)}), got {shown}.")
 
 
+def check_type(config, config_class, where: str) -> None:
+    """A clear error when ``where`` (e.g. ``bc.make_train``) gets another algorithm's Config."""
+    if not isinstance(config, config_class):
+        got = f"{type(config).__module__}.{type(config).__qualname__}"
+        raise JaxilError(
+            f"{where} takes a {config_class.__module__}.{config_class.__qualname__}, got {got}; "
+            f"build the Config of the algorithm you call."
+        )
+
+
 @struct.dataclass
 class Config:
     """The base of every algorithm's Config: builds are validated against :data:`RANGES`.

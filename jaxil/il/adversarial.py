@@ -44,7 +44,7 @@ from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.losses import gradient_penalty
 from jaxil.rl import offpolicy, onpolicy, ppo, sac, solvers
-from jaxil.types import RewardFn, Transition, concat, transition
+from jaxil.types import RewardFn, Transition, check_batch, check_pair, concat, transition
 from jaxil.types import relabel as relabel_rewards
 
 GENERATORS = ("sac", "ppo")
@@ -286,8 +286,14 @@ def update(state: State, disc: Discriminator, batch: tuple) -> tuple[State, dict
       on expert vs generator rows, then one SAC update on the relabeled policy batch;
     * PPO generator, ``batch = (expert, rollout)``: :func:`update_on_policy`.
     """
+    spec = state.generator.spec
     if state.config.generator == "ppo":
-        return update_on_policy(state, disc, *batch)
+        expert, rollout = check_pair(batch, spec, ("expert", "rollout"), second_is_rollout=True)
+        return update_on_policy(state, disc, expert, rollout)
+    if not isinstance(batch, tuple) or len(batch) != 3:
+        raise JaxilError("with the SAC generator, batch is (expert, generator, policy_batch) transitions.")
+    for b, name in zip(batch, ("expert", "generator", "policy_batch")):
+        check_batch(b, spec, name)
     expert, fake, policy_batch = batch
     state, m_disc = update_discriminator(state, disc, expert, fake)
     state, m_sac = update_sac_generator(state, disc, policy_batch)

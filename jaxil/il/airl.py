@@ -31,6 +31,7 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty, policy
+from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train
 from jaxil.losses import l2_penalty
@@ -130,6 +131,7 @@ def discriminator(config: Config) -> Discriminator:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
+    configs.check_type(config, Config, "airl.init")
     return adversarial.init(key, config, spec, discriminator(config))
 
 
@@ -142,5 +144,6 @@ def update(state: adversarial.State, batch: tuple) -> tuple[adversarial.State, d
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of AIRL on ``env``
     against the expert ``data``."""
+    configs.check_type(config, Config, "airl.make_train")
     return adversarial.make_train(config, discriminator(config), data, env, reference, "AIRL")
 

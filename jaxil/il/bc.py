@@ -30,11 +30,12 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
+from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train
 from jaxil.losses import l2_penalty
 from jaxil.nets import make_actor
-from jaxil.types import Transition
+from jaxil.types import Transition, check_batch, check_obs_stats
 
 
 @struct.dataclass
@@ -76,6 +77,7 @@ class State:
     obs_std: jax.Array
     config: Config
     actor: nn.Module = struct.field(pytree_node=False)
+    spec: EnvSpec = struct.field(pytree_node=False)  # what batches must fit (checked while tracing)
     # Which optional loss terms exist in the compiled program, fixed at init: a weight
     # that is a plain 0 there leaves its term out (under jit the weights are tracers).
     with_entropy: bool = struct.field(pytree_node=False, default=True)
@@ -89,6 +91,8 @@ def optimizer(config: Config) -> optax.GradientTransformation:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    configs.check_type(config, Config, "bc.init")
+    check_obs_stats(spec, obs_mean, obs_std)
     actor = make_actor(spec, config.hidden, config.activation)
     params = actor.init(key, jnp.zeros((1, spec.obs_dim)))
     return State(
@@ -100,6 +104,7 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs
         obs_std=jnp.asarray(obs_std, jnp.float32),
         config=config,
         actor=actor,
+        spec=spec,
         with_entropy=not is_static_zero(config.ent_weight),
         with_l2=not is_static_zero(config.l2_weight),
     )
@@ -132,6 +137,7 @@ def bc_loss(params, state: State, batch: Transition, key: jax.Array):
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """One gradient step of the BC loss on ``batch`` (raw observations)."""
+    check_batch(batch, state.spec)
     key, ent_key = jax.random.split(state.key)
     grads, metrics = jax.grad(bc_loss, has_aux=True)(state.params, state, batch, ent_key)
     updates, opt_state = optimizer(state.config).update(grads, state.opt_state, state.params)
@@ -173,6 +179,7 @@ def split_key(state: State) -> tuple[State, jax.Array]:
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on ``data``, evaluated
     on ``env`` every ``config.eval_every`` updates."""
+    configs.check_type(config, Config, "bc.make_train")
     offline.check_expert_data(data, env, "BC")
     return offline.make_train(
         config, data, env, reference,

@@ -43,6 +43,7 @@ from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import adversarial
 from jaxil.il.adversarial import Discriminator, input_penalty
+from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train
 from jaxil.losses import l2_penalty
@@ -130,6 +131,7 @@ def discriminator(config: Config) -> Discriminator:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
+    configs.check_type(config, Config, "gail.init")
     return adversarial.init(key, config, spec, discriminator(config))
 
 
@@ -148,4 +150,5 @@ def learned_reward(state: adversarial.State) -> RewardFn:
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of GAIL on ``env``
     against the expert ``data``."""
+    configs.check_type(config, Config, "gail.make_train")
     return adversarial.make_train(config, discriminator(config), data, env, reference, "GAIL")

@@ -28,13 +28,13 @@ from flax import struct
 
 from jaxil.data.datasets import ExpertData
 from jaxil.envs.core import Env, EnvSpec
-from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.rl import sac
-from jaxil.types import Transition
+from jaxil.types import Transition, check_batch
 
 
 @struct.dataclass
@@ -75,6 +75,7 @@ class State:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    configs.check_type(config, Config, "ibc.init")
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
@@ -129,6 +130,7 @@ def energy_loss(params, state: State, batch: Transition, negatives: jax.Array, k
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """Actor and temperature on the energy, then the energy; all on one expert batch."""
+    check_batch(batch, state.learner.spec)
     learner = state.learner
     key, k_neg, k_gp = jax.random.split(learner.key, 3)
     learner = learner.replace(key=key)
@@ -145,6 +147,7 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on expert ``data``,
     evaluated on ``env`` every ``config.eval_every`` updates."""
+    configs.check_type(config, Config, "ibc.make_train")
     offline.check_expert_data(data, env, "IBC", continuous=True)
     return offline.make_train(
         config, data, env, reference,

@@ -33,10 +33,11 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.rl import awr, sac
-from jaxil.types import Transition
+from jaxil.types import Transition, check_batch
 
 ACTOR_UPDATES = ("awr", "sac")
 
@@ -94,6 +95,7 @@ class State:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    configs.check_type(config, Config, "iqlearn.init")
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config)
 
 
@@ -130,6 +132,7 @@ def critic_loss(critic_params, state: State, batch: Transition, policy_action: j
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """Critic, actor (AWR or SAC, with temperature), polyak; all on one expert batch."""
+    check_batch(batch, state.learner.spec)
     cfg, learner = state.config, state.learner
     key, k_pi, k_target, k_gp, k_noise = jax.random.split(learner.key, 5)
     # Soft target with zero reward: y = γ(1 − d)V̄(s').
@@ -150,6 +153,7 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` updates on expert ``data``,
     evaluated on ``env`` every ``config.eval_every`` updates."""
+    configs.check_type(config, Config, "iqlearn.make_train")
     offline.check_expert_data(data, env, "IQ-Learn", continuous=True)
     return offline.make_train(
         config, data, env, reference,

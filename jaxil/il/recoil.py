@@ -41,11 +41,12 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.nets.rewards import absorbing_input
 from jaxil.rl import awr, sac
-from jaxil.types import Transition, concat
+from jaxil.types import Transition, check_pair, concat
 
 
 @struct.dataclass
@@ -99,6 +100,7 @@ class State:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    configs.check_type(config, Config, "recoil.init")
     learner = sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1)
     return State(learner, config)
 
@@ -174,7 +176,7 @@ def critic_loss(critic_params, state: State, expert: Transition, offline: Transi
 
 def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, dict[str, jax.Array]]:
     """Critic, AWR actor, polyak on one (expert, offline) batch pair."""
-    expert, offline = batch
+    expert, offline = check_pair(batch, state.learner.spec, ("expert", "offline"))
     cfg, learner = state.config, state.learner
     key, k_pi, k_y, k_abs, k_gp, k_noise = jax.random.split(learner.key, 6)
     both = concat(expert, offline)
@@ -199,6 +201,7 @@ def make_train(
     """``train(key)``: ``config.steps`` updates on expert and sub-optimal data. The
     offline set T is the sub-optimal transitions plus the expert's training split (as in
     the paper and CleanIL); observations are standardized with statistics of E ∪ T."""
+    configs.check_type(config, Config, "recoil.make_train")
     offline.check_expert_data(expert, env, "RECOIL", continuous=True)
     suboptimal.check()
     if suboptimal.obs.shape[1:] != expert.train.obs.shape[1:] or suboptimal.action.shape[1:] != expert.train.action.shape[1:]:

@@ -37,10 +37,11 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.evaluation import Reference
 from jaxil.il import offline
 from jaxil.il.recoil import contrastive_loss, q_abs, soft_value, td_loss
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.rl import offpolicy, sac
-from jaxil.types import Transition, concat
+from jaxil.types import Transition, check_pair, concat
 
 
 @struct.dataclass
@@ -99,6 +100,7 @@ class State:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array, obs_std: jax.Array) -> State:
+    configs.check_type(config, Config, "recoil_online.init")
     return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std, critic_extra_inputs=1), config)
 
 
@@ -146,7 +148,7 @@ def critic_loss(critic_params, state: State, expert: Transition, agent: Transiti
 
 def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, dict[str, jax.Array]]:
     """Critic, SAC actor (α fixed), polyak on one (expert, replay) batch pair."""
-    expert, agent = batch
+    expert, agent = check_pair(batch, state.learner.spec, ("expert", "replay"))
     cfg, learner = state.config, state.learner
     key, k_pi, k_y, k_abs = jax.random.split(learner.key, 4)
     both = concat(expert, agent)
@@ -164,6 +166,7 @@ def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, d
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of RECOIL-online."""
+    configs.check_type(config, Config, "recoil_online.make_train")
     offline.check_expert_data(data, env, "RECOIL-online", continuous=True)
     loop_config = config.sac_config()
 

@@ -26,10 +26,11 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il.offline import check_expert_data
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.rl import dqn, offpolicy, sac, solvers
-from jaxil.types import Transition, concat
+from jaxil.types import Transition, check_pair, concat
 
 SOLVERS = ("auto", "sac", "dqn")
 
@@ -98,6 +99,7 @@ class State:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
+    configs.check_type(config, Config, "sqil.init")
     name = solver_name(config, spec)
     solver_config = config.solver_config(spec.discrete)
     return State(solvers.solver(name).init(key, solver_config, spec), config, name)
@@ -110,12 +112,14 @@ def policy(state: State, obs: jax.Array):
 
 def update(state: State, batch: tuple[Transition, Transition]) -> tuple[State, dict[str, jax.Array]]:
     """One solver update on ``batch = (expert rows, agent rows)`` relabeled by :func:`sqil_batch`."""
-    learner, metrics = solvers.solver(state.solver).update(state.learner, sqil_batch(*batch))
+    expert, agent = check_pair(batch, state.learner.spec, ("expert", "agent"))
+    learner, metrics = solvers.solver(state.solver).update(state.learner, sqil_batch(expert, agent))
     return state.replace(learner=learner), metrics
 
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of SQIL on ``env``."""
+    configs.check_type(config, Config, "sqil.make_train")
     spec = env.spec
     if solver_name(config, spec) == "sac":
         check_expert_data(data, env, "SQIL with SAC", continuous=True)

@@ -24,11 +24,12 @@ from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.losses import td_target
+from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.nets import MLP
 from jaxil.rl import offpolicy
-from jaxil.types import RewardFn, Transition, relabel
+from jaxil.types import RewardFn, Transition, check_batch, relabel
 
 MAXIMUM_ENTROPY = False
 """DQN maximizes the return alone (ε-greedy exploration adds no entropy term)."""
@@ -78,6 +79,7 @@ class State:
     step: jax.Array  # updates done
     config: Config
     net: MLP = struct.field(pytree_node=False)
+    spec: EnvSpec = struct.field(pytree_node=False)  # what batches must fit (checked while tracing)
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
@@ -85,12 +87,13 @@ def optimizer(config: Config) -> optax.GradientTransformation:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
+    configs.check_type(config, Config, "dqn.init")
     if not spec.discrete:
         raise JaxilError(f"DQN is for discrete actions; env {spec.name!r} is continuous (use SAC).")
     net = MLP(config.hidden, spec.num_actions, config.activation)
     k_net, key = jax.random.split(key)
     params = net.init(k_net, jnp.zeros((1, spec.obs_dim)))
-    return State(params, params, optimizer(config).init(params), key, jnp.zeros((), jnp.int32), config, net)
+    return State(params, params, optimizer(config).init(params), key, jnp.zeros((), jnp.int32), config, net, spec)
 
 
 def acting_params(state: State) -> dict:
@@ -136,6 +139,7 @@ def q_loss(params, state: State, batch: Transition, target: jax.Array):
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """One Q step on ``batch``, then the periodic hard target copy."""
+    check_batch(batch, state.spec)
     grads, metrics = jax.grad(q_loss, has_aux=True)(state.params, state, batch, double_q_target(state, batch))
     updates, opt = optimizer(state.config).update(grads, state.opt, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -150,6 +154,7 @@ def make_train(
 ) -> Train:
     """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` DQN steps. With
     ``reward_fn``, every sampled batch is relabeled by it (the env keeps its reward)."""
+    configs.check_type(config, Config, "dqn.make_train")
 
     def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
         batch = replay.sample(key, buffer, config.batch_size)

@@ -34,7 +34,7 @@ from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train, chunking
 from jaxil.nets import ValueNet, make_actor
 from jaxil.rl import onpolicy
-from jaxil.types import RewardFn, Transition
+from jaxil.types import RewardFn, Transition, check_batch
 
 MAXIMUM_ENTROPY = False
 """PPO maximizes the return alone (its entropy bonus regularizes the update, not the
@@ -139,6 +139,7 @@ class State:
     config: Config
     actor: nn.Module = struct.field(pytree_node=False)
     critic: nn.Module = struct.field(pytree_node=False)
+    spec: EnvSpec = struct.field(pytree_node=False)  # what rollouts must fit (checked while tracing)
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
@@ -167,6 +168,7 @@ def value(state: State, obs: jax.Array) -> jax.Array:
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
+    configs.check_type(config, Config, "ppo.init")
     actor = make_actor(spec, config.hidden, config.activation, log_std_init=0.0, out_scale=0.01)
     critic = ValueNet(config.hidden, config.activation)
     k_actor, k_critic, key = jax.random.split(key, 3)
@@ -181,6 +183,7 @@ def init(key: jax.Array, config: Config, spec: EnvSpec) -> State:
         config=config,
         actor=actor,
         critic=critic,
+        spec=spec,
     )
 
 
@@ -221,6 +224,10 @@ def update(state: State, rollout: onpolicy.Rollout) -> tuple[State, dict[str, ja
     then refresh the observation statistics."""
     cfg = state.config
     t = rollout.transition
+    check_batch(t, state.spec, "rollout.transition")
+    if jnp.shape(rollout.log_prob) != t.reward.shape or t.reward.ndim != 2:
+        raise JaxilError(f"a rollout is (steps, num_envs): transition rewards have shape {t.reward.shape} and "
+                         f"log_prob {jnp.shape(rollout.log_prob)}; both must be (steps, num_envs).")
     # V at collection: the policy has not changed since, so these are its values then.
     rollout = Batch(t, rollout.log_prob, value(state, t.obs), value(state, t.next_obs))
     advantage, target = gae_advantages(
@@ -268,6 +275,7 @@ def make_train(
     """``train(key) -> (state, metrics)``: ``config.steps`` steps of PPO on ``env``
     (:mod:`jaxil.rl.onpolicy`'s loop). With ``reward_fn``, every rollout is relabeled by it
     (e.g. a learned reward); the env and the reported returns keep the true reward."""
+    configs.check_type(config, Config, "ppo.make_train")
     phi = potential(env.spec.name) if not is_static_zero(config.shaping) else None
 
     def learn(state: State, rollout: onpolicy.Rollout):

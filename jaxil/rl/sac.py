@@ -29,12 +29,13 @@ from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
+from jaxil import configs
 from jaxil.configs import concrete_max, static
 from jaxil.loop import Train
 from jaxil.losses import gradient_penalty, td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
-from jaxil.types import RewardFn, Transition, relabel
+from jaxil.types import RewardFn, Transition, check_batch, check_obs_stats, relabel
 
 MAXIMUM_ENTROPY = True
 """SAC maximizes return plus α·H[π] itself (soft RL), so a reward needs no −log π term."""
@@ -112,6 +113,7 @@ class State:
     config: Config
     actor: nn.Module = struct.field(pytree_node=False)
     critic: nn.Module = struct.field(pytree_node=False)
+    spec: EnvSpec = struct.field(pytree_node=False)  # what batches must fit (checked while tracing)
 
     @property
     def alpha(self) -> jax.Array:
@@ -134,6 +136,8 @@ def init(
     obs_std: jax.Array | None = None,
     critic_extra_inputs: int = 0,
 ) -> State:
+    configs.check_type(config, Config, "sac.init")
+    check_obs_stats(spec, obs_mean, obs_std)
     if spec.discrete:
         raise JaxilError(f"SAC here is for continuous actions; env {spec.name!r} is discrete (use PPO).")
     actor = make_actor(spec, config.hidden, config.activation)
@@ -160,6 +164,7 @@ def init(
         config=config,
         actor=actor,
         critic=critic,
+        spec=spec,
     )
 
 
@@ -320,6 +325,7 @@ def update_target(state: State) -> State:
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
     """A full SAC update: critic, actor, temperature, polyak."""
+    check_batch(batch, state.spec)
     state, m_critic = update_critic(state, batch)
     state, m_actor = update_actor(state, batch.obs)
     state, m_alpha = update_temperature(state, m_actor["log_prob"])
@@ -335,6 +341,7 @@ def make_train(
     """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` SAC steps. With
     ``reward_fn``, every sampled batch is relabeled by it (e.g. a learned reward); the env
     and the reported returns keep the true reward."""
+    configs.check_type(config, Config, "sac.make_train")
 
     def learn(agent: State, buffer: replay.ReplayBuffer, key: jax.Array):
         batch = replay.sample(key, buffer, config.batch_size)
