@@ -133,6 +133,8 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
         preset: str = "auto"
         """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
+        allow_env_mismatch: bool = False
+        """use an external dataset recorded on another task or step limit than --env's (refused otherwise)."""
 
     if ALGOS[algo].kind == "offline+suboptimal":
 
@@ -168,6 +170,7 @@ def build(
     dataset: str | None,
     num_trajs: int | None,
     suboptimal_dataset: str | None = None,
+    allow_env_mismatch: bool = False,
 ):
     """(train, run_config, reference) for one run description. Without ``backend``, a
     MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
@@ -187,14 +190,18 @@ def build(
         "config": config_to_json(config),
     }
     if kind != "rl":
-        episodes, info = data.load(dataset or data.default_dataset_id(env_name), env)
+        episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
+        if info.warning:
+            print(f"jaxil: warning: {info.warning}", file=sys.stderr)
         episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
         reference = Reference(info.random_return, info.expert_return)
         expert = data.expert_data(episodes)
         run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs}
+        if allow_env_mismatch:
+            run_config["allow_env_mismatch"] = True
         if kind == "offline+suboptimal":
             sub_id = suboptimal_dataset or data.default_dataset_id(env_name, "medium-replay")
-            sub_episodes, sub_info = data.load(sub_id, env)
+            sub_episodes, sub_info = data.load(sub_id, env, allow_env_mismatch, flag="--suboptimal-dataset")
             train = mod.make_train(config, expert, data.to_transitions(sub_episodes), env, reference)
             run_config["suboptimal_dataset"] = suboptimal_dataset or sub_info.dataset_id
         else:
@@ -205,7 +212,7 @@ def build(
     else:
         reference, info = None, None
         try:  # an RL run is scored against the expert data's references when they exist
-            _, info = data.load(dataset or data.default_dataset_id(env_name), env)
+            _, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
             reference = Reference(info.random_return, info.expert_return)
         except JaxilError:
             if dataset is not None:
@@ -266,7 +273,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     t0 = time.perf_counter()
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
-        getattr(args, "suboptimal_dataset", None),
+        getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch,
     )
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
@@ -305,7 +312,8 @@ def load_run(out: Path, eval_episodes: int | None = None):
         config = config.replace(eval_episodes=eval_episodes)
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
-        algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset")
+        algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset"),
+        rc.get("allow_env_mismatch", False),
     )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:

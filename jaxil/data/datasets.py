@@ -58,6 +58,7 @@ class DatasetInfo:
     mean_return: float
     jaxil: dict = dataclasses.field(default_factory=dict)  # jaxil's own metadata (card)
     evaluation: str = ""  # which env scores policies trained on this data, and how
+    warning: str | None = None  # what could not be checked, or a mismatch allowed on request
 
 
     def to_json(self) -> dict:
@@ -163,12 +164,63 @@ def measure_random_return(env: Env, num_episodes: int = 100, seed: int = RANDOM_
     return float(jnp.mean(rets))
 
 
-def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetInfo]:
+def recorded_env(meta: dict) -> tuple[str, int | None] | None:
+    """``(env id, step limit)`` that a Minari dataset's metadata records (``env_spec``),
+    or None when it records none."""
+    spec = meta.get("env_spec")
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            return None
+    if not isinstance(spec, dict):  # a gymnasium EnvSpec object
+        spec = {"id": getattr(spec, "id", None), "max_episode_steps": getattr(spec, "max_episode_steps", None)}
+    return (spec["id"], spec.get("max_episode_steps")) if spec.get("id") else None
+
+
+def env_base_name(env_id: str) -> str:
+    """``"CartPole-v0"``, ``"gymnax:CartPole-v1"`` and ``"cartpole"`` all give ``"cartpole"``."""
+    name = env_id.split(":")[-1].split("/")[-1]
+    return name.rsplit("-v", 1)[0].replace("-", "").replace("_", "").lower()
+
+
+def check_env_match(dataset_id: str, meta: dict, env: Env, allow_mismatch: bool) -> str | None:
+    """Compare the env an external dataset was recorded on with the one jaxil evaluates
+    on. A clear mismatch (another task, another step limit) is refused unless
+    ``allow_mismatch``; returns a warning for what is allowed or cannot be checked."""
+    recorded = recorded_env(meta)
+    if recorded is None:
+        return (f"dataset {dataset_id} records no env_spec, so jaxil cannot check that it was recorded on an env "
+                f"like {env.spec.name!r} ({env.spec.source}, {env.spec.max_episode_steps}-step episodes)")
+    env_id, limit = recorded
+    problems = []
+    if env_base_name(env_id) != env_base_name(env.spec.source):
+        problems.append(f"another task ({env_id!r}, evaluated on {env.spec.source!r})")
+    if limit is not None and int(limit) != env.spec.max_episode_steps:
+        problems.append(f"a {limit}-step episode limit, while jaxil's {env.spec.name!r} runs "
+                        f"{env.spec.max_episode_steps}-step episodes")
+    if not problems:
+        return None
+    what = (f"dataset {dataset_id} was recorded on {env_id!r} with " + " and ".join(problems)
+            + ": normalized scores would compare different tasks")
+    if not allow_mismatch:
+        raise JaxilError(f"{what}. Pass the --env of a matching jaxil env, or --allow-env-mismatch to use it anyway.")
+    return what + " (allowed by --allow-env-mismatch)"
+
+
+def load(
+    dataset: str, env: Env | None = None, allow_env_mismatch: bool = False, flag: str = "--dataset"
+) -> tuple[list[Episode], DatasetInfo]:
     """Episodes and info of ``dataset``, checked against ``env``.
 
     For a jaxil dataset, ``env`` may be omitted (the dataset names its env) but must
     match if given. For an external Minari dataset, ``env`` is required: it says which
-    jaxil env evaluates the data, and its random-policy return is measured here.
+    jaxil env evaluates the data (the env the dataset records must be that task with the
+    same step limit, unless ``allow_env_mismatch``), and its random-policy return is
+    measured here. ``DatasetInfo.warning`` says what could not be checked. ``flag`` is the
+    command-line flag that named the dataset (for the fix an error suggests).
     """
     from jaxil import envs
 
@@ -192,7 +244,8 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
         elif env.spec.name != data_env:
             raise JaxilError(
                 f"dataset {dataset_id} was recorded on env {data_env!r}, not {env.spec.name!r}; "
-                f"pass --env {data_env} or a dataset for {env.spec.name!r}."
+                + (f"pass --env {data_env} or a dataset for {env.spec.name!r}." if flag == "--dataset"
+                   else f"pass a {flag} recorded on {env.spec.name!r}.")
             )
         elif env.spec.backend != data_backend:
             raise JaxilError(
@@ -200,7 +253,7 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
                 f"uses {env.spec.backend!r}; pass --backend {data_backend} (backends simulate differently)."
             )
         random_ret, expert_ret = float(meta["ref_min_score"]), float(meta["ref_max_score"])
-        made_by, backend = "jaxil", data_backend
+        made_by, backend, warning = "jaxil", data_backend, None
     else:
         if env is None:
             raise JaxilError(
@@ -208,6 +261,7 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
                 "evaluates it; pass --env (e.g. --env hopper for mujoco/hopper/expert-v0)."
             )
         check_episodes(episodes, env.spec, dataset_id)  # before spending time on the env
+        warning = check_env_match(dataset_id, meta, env, allow_env_mismatch)
         random_ret, expert_ret = measure_random_return(env), float(np.mean(returns))
         made_by, backend = "external", env.spec.backend
     if made_by == "jaxil":
@@ -237,6 +291,7 @@ def load(dataset: str, env: Env | None = None) -> tuple[list[Episode], DatasetIn
             f"simulator that recorded it; scores are normalized by the dataset's mean return "
             f"({expert_ret:.1f}) and a random policy measured on that env ({random_ret:.1f})"
         ),
+        warning=warning,
     )
     return episodes, info
 
