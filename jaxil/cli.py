@@ -337,6 +337,13 @@ def cmd_eval(argv: list[str]) -> dict:
         for i, s in enumerate(seeds)
     ]
     returns = [float(m["eval_return"]) for m in metrics]
+    if not all(math.isfinite(r) for r in returns):
+        bad = [s for s, r in zip(seeds, returns) if not math.isfinite(r)]
+        raise JaxilError(
+            f"the checkpoint in {args.run_dir} gives non-finite returns for seed(s) {bad}: its parameters diverged "
+            "(a run from before jaxil's divergence guard). Delete that step directory under checkpoints/ to fall "
+            "back to an older one, or train again."
+        )
     summary = {
         "algo": algo, "env": env_name, "dataset": rc.get("dataset"), "seeds": seeds,
         "eval_episodes": args.episodes, "chunks": int(np.asarray(carry.chunk)[0]),
