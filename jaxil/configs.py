@@ -101,6 +101,7 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives"), COUNT),
 }
 WIDTHS = ("hidden", "disc_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)
+ACTIVATIONS = ("activation", "disc_activation")  # names of jaxil.nets.mlp.ACTIVATIONS
 
 
 def flag(name: str) -> str:
@@ -118,6 +119,12 @@ def validate(config) -> None:
                     f"{f.name} must be layer widths, each a whole number ≥ 1 ({flag(f.name)}), got {value}; "
                     f"e.g. {flag(f.name)} 256 256."
                 )
+            continue
+        if f.name in ACTIVATIONS:
+            from jaxil.nets.mlp import ACTIVATIONS as known
+
+            if value not in known:
+                raise JaxilError(f"{f.name} must be one of {', '.join(sorted(known))} ({flag(f.name)}), got {value!r}.")
             continue
         if f.name not in RANGES:
             continue

@@ -67,6 +67,13 @@ def test_sweeps_are_checked_element_by_element_and_traced_configs_pass():
     np.testing.assert_allclose(lrs, [1e-3, 2e-3])
 
 
+def test_unknown_activations_are_refused_when_the_config_is_built():
+    from jaxil.il import gail
+
+    with pytest.raises(JaxilError, match="disc_activation must be one of elu, gelu.*got 'swish'"):
+        gail.Config(disc_activation="swish")
+
+
 def test_booleans_are_not_numbers():
     from jaxil.il import bc
 
