@@ -219,6 +219,12 @@ class SeedRunner:
 
         return per_seed
 
+    def finite(self, carry) -> list[bool]:
+        """Per seed: is every floating leaf of its state finite (the batch is not copied)."""
+        if self.vectorize:
+            return [bool(f) for f in jax.jit(jax.vmap(_all_finite))(carry.state)]
+        return [bool(_all_finite(c.state)) for c in carry]
+
     def stacked(self, carry):
         return carry if self.vectorize else jax.tree.map(lambda *xs: jnp.stack(xs), *carry)
 
@@ -231,14 +237,13 @@ class DivergedError(JaxilError):
 
 
 @jax.jit
-def _finite_per_seed(state) -> jax.Array:
-    """(num_seeds,) bool: every floating leaf of a seed-batched state is finite."""
+def _all_finite(state) -> jax.Array:
+    """Whether every floating leaf of a state is finite."""
     leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
-    per_leaf = [jnp.all(jnp.isfinite(x).reshape(x.shape[0], -1), axis=1) for x in leaves]
-    return jnp.all(jnp.stack(per_leaf), axis=0)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def nonfinite(carry: Carry, metrics: dict, seeds: Sequence[int]) -> str | None:
+def nonfinite(finite: Sequence[bool], metrics: dict, seeds: Sequence[int]) -> str | None:
     """What is not finite after a chunk (the first non-finite metric, or the parameters,
     with the seeds), or None when everything is."""
     bad_metrics = {k: [s for s, v in zip(seeds, np.asarray(v).reshape(len(seeds))) if not np.isfinite(v)]
@@ -248,8 +253,7 @@ def nonfinite(carry: Carry, metrics: dict, seeds: Sequence[int]) -> str | None:
         name, bad_seeds = next(iter(bad_metrics.items()))
         also = f" (also: {', '.join(list(bad_metrics)[1:6])})" if len(bad_metrics) > 1 else ""
         return f"metric {name!r} is not finite for seed(s) {bad_seeds}{also}"
-    finite = np.asarray(_finite_per_seed(carry.state))
-    if not finite.all():
+    if not all(finite):
         return f"the parameters of seed(s) {[s for s, ok in zip(seeds, finite) if not ok]} are not finite"
     return None
 
@@ -374,7 +378,7 @@ def _run(
             metrics = jax.device_get(metrics)
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
             # before anything is saved: a diverged state never replaces a finite checkpoint
-            problem = nonfinite(runner.stacked(carry), metrics, seeds)
+            problem = nonfinite(runner.finite(carry), metrics, seeds)
             if problem is not None:
                 mngr.wait_until_finished()
                 kept = sorted(mngr.all_steps())
