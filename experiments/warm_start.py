@@ -27,18 +27,19 @@ def main() -> int:
     p.add_argument("--warm", type=int, default=5000, help="BC updates of the warm start")
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--runs-dir", type=Path, default=Path("runs/warm-start"))
+    p.add_argument("--flags", default="", help="more flags for both runs, e.g. '--init-alpha 0.05'")
+    p.add_argument("--tag", default="", help="appended to the result names (for runs with --flags)")
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args()
     ok = True
     for algo in args.algos.split(","):
         for tag, flags in (("none", []), (f"bc{args.warm}", ["--warm-start-bc", str(args.warm)])):
-            out = args.runs_dir / f"{algo}-pendulum-{tag}"
+            name = f"{algo}-pendulum-{tag}{args.tag}"
             command = ["jaxil", "train", algo, "--env", "pendulum", "--seeds", str(args.seeds), "--eval-every", "1000",
-                       "--out", str(out), "--no-progress", *flags]
-            what = f"{algo} on pendulum, classic-control preset, " + (
+                       "--out", str(args.runs_dir / name), "--no-progress", *flags, *args.flags.split()]
+            what = f"{algo} on pendulum, classic-control preset{' with ' + args.flags if args.flags else ''}, " + (
                 f"BC warm start of {args.warm} updates" if flags else "no warm start")
-            ok &= run_recorded(RESULTS / f"{algo}-pendulum-{tag}.json", what, "the preset's env-step budget", command,
-                               args.dry_run)
+            ok &= run_recorded(RESULTS / f"{name}.json", what, "the preset's env-step budget", command, args.dry_run)
     return 0 if ok else 1
 
 
