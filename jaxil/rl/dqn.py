@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
@@ -29,7 +28,7 @@ from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.nets import MLP
 from jaxil.rl import offpolicy
-from jaxil.types import RewardFn, Transition, check_batch, relabel
+from jaxil.types import RewardFn, Transition, check_batch
 
 MAXIMUM_ENTROPY = False
 """DQN maximizes the return alone (ε-greedy exploration adds no entropy term)."""
@@ -155,12 +154,5 @@ def make_train(
     """``train(key) -> (state, metrics)``: warm-up, then ``config.steps`` DQN steps. With
     ``reward_fn``, every sampled batch is relabeled by it (the env keeps its reward)."""
     configs.check_type(config, Config, "dqn.make_train")
-
-    def learn(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
-        batch = replay.sample(key, buffer, config.batch_size)
-        return update(state, batch if reward_fn is None else relabel(batch, reward_fn))
-
-    return offpolicy.make_train(
-        config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,
-        reference=reference,
-    )
+    return offpolicy.solver_train(config, env, init=init, update=update, policy=policy, reference=reference,
+                                  reward_fn=reward_fn)

@@ -28,7 +28,7 @@ from jaxil.evaluation import Reference, evaluate_policy
 from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train, chunking
-from jaxil.types import Transition
+from jaxil.types import RewardFn, Transition, relabel
 
 
 @struct.dataclass
@@ -152,6 +152,28 @@ def make_train(
     num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
     return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk,
                  learner=lambda ts: ts.agent)
+
+
+def solver_train(
+    config: LoopConfig,
+    env: Env,
+    *,
+    init: Callable[..., Learner],
+    update: Callable[[Learner, Transition], tuple[Learner, dict]],
+    policy: Callable[[Learner, jax.Array], Any],
+    reference: Reference | None = None,
+    reward_fn: RewardFn | None = None,
+) -> Train:
+    """An RL solver's loop (SAC's, DQN's): ``update(learner, batch)`` on uniform replay
+    batches of ``config.batch_size`` rows, relabeled by ``reward_fn`` if given (the env and
+    the reported returns keep the true reward); the learner is ``init(key, config, spec)``."""
+
+    def learn(agent: Learner, buffer: replay.ReplayBuffer, key: jax.Array):
+        batch = replay.sample(key, buffer, config.batch_size)
+        return update(agent, batch if reward_fn is None else relabel(batch, reward_fn))
+
+    return make_train(config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn,
+                      policy_fn=policy, reference=reference)
 
 
 def check_config(config: LoopConfig, batch_size: int) -> None:

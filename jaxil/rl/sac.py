@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
@@ -35,7 +34,7 @@ from jaxil.loop import Train
 from jaxil.losses import gradient_penalty, td_target
 from jaxil.nets import QEnsemble, make_actor
 from jaxil.rl import offpolicy
-from jaxil.types import RewardFn, Transition, check_batch, check_obs_stats, relabel
+from jaxil.types import RewardFn, Transition, check_batch, check_obs_stats
 
 MAXIMUM_ENTROPY = True
 """SAC maximizes return plus α·H[π] itself (soft RL), so a reward needs no −log π term."""
@@ -342,12 +341,5 @@ def make_train(
     ``reward_fn``, every sampled batch is relabeled by it (e.g. a learned reward); the env
     and the reported returns keep the true reward."""
     configs.check_type(config, Config, "sac.make_train")
-
-    def learn(agent: State, buffer: replay.ReplayBuffer, key: jax.Array):
-        batch = replay.sample(key, buffer, config.batch_size)
-        return update(agent, batch if reward_fn is None else relabel(batch, reward_fn))
-
-    return offpolicy.make_train(
-        config, env, init_learner=lambda key: init(key, config, env.spec), learn=learn, policy_fn=policy,
-        reference=reference,
-    )
+    return offpolicy.solver_train(config, env, init=init, update=update, policy=policy, reference=reference,
+                                  reward_fn=reward_fn)
