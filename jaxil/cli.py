@@ -296,17 +296,29 @@ class EvalArgs:
     """evaluation seed."""
 
 
-def load_run(out: Path, eval_episodes: int | None = None):
-    """(run config, train, reference, latest carry) of a run directory written by jaxil train."""
+def read_run_config(out: Path) -> dict:
+    """The config.json of a run directory written by jaxil train, checked for its keys."""
     from jaxil import driver
 
     if not (out / driver.CONFIG_NAME).is_file():
         raise JaxilError(f"{out} is not a jaxil run directory (no {driver.CONFIG_NAME}); pass the --out of a jaxil train run.")
     try:
         rc = json.loads((out / driver.CONFIG_NAME).read_text())
-        algo, env_name, backend, cfg, seeds = rc["algo"], rc["env"], rc["backend"], rc["config"], rc["seeds"]
+        for key in ("algo", "env", "backend", "config", "seeds"):
+            rc[key]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise JaxilError(f"{out / driver.CONFIG_NAME} is corrupt or incomplete ({err}); it cannot be evaluated.") from err
+    if rc["algo"] not in ALGOS:
+        raise JaxilError(f"{out / driver.CONFIG_NAME} names an unknown algorithm {rc['algo']!r}; known: {', '.join(ALGOS)}.")
+    return rc
+
+
+def load_run(out: Path, eval_episodes: int | None = None):
+    """(run config, train, reference, latest carry) of a run directory written by jaxil train."""
+    from jaxil import driver
+
+    rc = read_run_config(out)
+    algo, env_name, backend, cfg, seeds = rc["algo"], rc["env"], rc["backend"], rc["config"], rc["seeds"]
     config = config_from_json(algo_module(algo).Config, cfg)
     if eval_episodes is not None:
         config = config.replace(eval_episodes=eval_episodes)
@@ -376,10 +388,11 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
 
     args = tyro.cli(TransferArgs, args=argv, prog="jaxil reward-transfer")
     out = Path(args.run_dir)
-    rc, source_train, reference, carry = load_run(out)
-    if ALGOS[rc["algo"]].reward != "transferable":
+    algo = read_run_config(out)["algo"]  # refused before anything is built or restored
+    if ALGOS[algo].reward != "transferable":
         irl = [a for a, info in ALGOS.items() if info.reward == "transferable"]
-        raise JaxilError(f"{rc['algo']} learns no transferable reward; reward-transfer takes runs of: {', '.join(irl)}.")
+        raise JaxilError(f"{algo} learns no transferable reward; reward-transfer takes runs of: {', '.join(irl)}.")
+    rc, source_train, reference, carry = load_run(out)
     mod = algo_module(rc["algo"])
     env_name = rc["env"]
     env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"])
