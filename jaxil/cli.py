@@ -39,7 +39,8 @@ class Algo:
     """What the command line knows of an algorithm besides its module's contract.
 
     kind: "offline" learns from expert datasets, "offline+suboptimal" also from a
-        sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward.
+        sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward,
+        "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error).
     reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
         reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
         learned reward is a classifier's score of the current policy, None otherwise.
@@ -62,6 +63,7 @@ ALGOS: dict[str, Algo] = {
     "ppo": Algo("jaxil.rl.ppo", "rl"),
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),
+    "dynamics": Algo("jaxil.rl.dynamics", "model"),
 }
 
 
@@ -113,7 +115,8 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         )
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = ONLINE_EXPERT_TRAJS if ALGOS[algo].kind == "online" else DEFAULT_EXPERT_TRAJS
+        num_expert_trajs: int | None = (ONLINE_EXPERT_TRAJS if ALGOS[algo].kind in ("online", "model")
+                                        else DEFAULT_EXPERT_TRAJS)
         """use the first N episodes of the dataset (None: all)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
@@ -143,6 +146,15 @@ def train_args_class(algo: str, argv: list[str] | None = None):
             suboptimal_dataset: str | None = None
             """sub-optimal dataset id or path, all episodes (default: jaxil/<env>/medium-replay-v0)."""
 
+    if ALGOS[algo].kind == "model":
+
+        @dataclasses.dataclass
+        class TrainArgs(TrainArgs):  # noqa: F811
+            dataset: str | None = None
+            """transitions to fit, all episodes (default: jaxil/<env>/medium-replay-v0)."""
+            expert_dataset: str | None = None
+            """expert data whose first --num-expert-trajs episodes join the rows (default: jaxil/<env>/expert-v0)."""
+
     TrainArgs.__name__ = f"train_{algo}"
     TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})." + (
         f" Defaults shown include the {family} preset for --env {env} ({preset_text(overrides)}); flags override it."
@@ -171,6 +183,7 @@ def build(
     num_trajs: int | None,
     suboptimal_dataset: str | None = None,
     allow_env_mismatch: bool = False,
+    expert_dataset: str | None = None,
 ):
     """(train, run_config, reference) for one run description. Without ``backend``, a
     MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
@@ -189,6 +202,16 @@ def build(
         "backend": env.spec.backend,
         "config": config_to_json(config),
     }
+    if kind == "model":  # CleanIL's dynamics pretraining: the dataset's rows plus expert episodes
+        dataset, expert_dataset = absolute(dataset), absolute(expert_dataset)
+        episodes, info = data.load(dataset or data.default_dataset_id(env_name, "medium-replay"), env, allow_env_mismatch)
+        expert_episodes, expert_info = data.load(expert_dataset or data.default_dataset_id(env_name), env,
+                                                 allow_env_mismatch, flag="--expert-dataset")
+        expert_episodes = data.first_episodes(expert_episodes, num_trajs, expert_info.dataset_id)
+        train = mod.make_train(config, data.to_transitions(episodes + expert_episodes), env.spec)
+        run_config |= {"dataset": dataset or info.dataset_id, "expert_dataset": expert_dataset or expert_info.dataset_id,
+                       "num_expert_trajs": num_trajs}
+        return train, run_config, None
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
         if info.warning:
@@ -227,7 +250,6 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
 
     last_chunk = max(r["chunk"] for r in rows)
     last = {r["seed"]: r for r in rows if r["chunk"] == last_chunk}
-    returns = [last[s]["eval_return"] for s in seeds]
     summary = {
         "algo": run_config["algo"],
         "env": run_config["env"],
@@ -238,9 +260,15 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         # the budget's own unit: updates for offline algorithms, env steps for online ones
         "steps": int(last[seeds[0]].get("env_steps", last[seeds[0]]["step"])),
         "wall_s": round(wall_s, 2),
-        "return": {"mean": float(np.mean(returns)), "per_seed": returns},
         "out": str(out),
     }
+    if ALGOS[run_config["algo"]].kind == "model":  # a model has no return; its hold-out error ranks it
+        summary["expert_dataset"] = run_config.get("expert_dataset")
+        summary["holdout_mse"] = aggregate([last[s]["holdout_mse"] for s in seeds])
+        summary["epochs"] = [int(last[s]["epochs"]) for s in seeds]
+        return summary
+    returns = [last[s]["eval_return"] for s in seeds]
+    summary["return"] = {"mean": float(np.mean(returns)), "per_seed": returns}
     if "normalized_score" in last[seeds[0]]:
         summary["normalized_score"] = aggregate([last[s]["normalized_score"] for s in seeds])
     return summary
@@ -273,17 +301,31 @@ def cmd_train(argv: list[str]) -> dict | None:
     t0 = time.perf_counter()
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
-        getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch,
+        getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch, getattr(args, "expert_dataset", None),
     )
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
     carry, rows = driver.run(
         train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, progress=args.progress, vectorize=args.vectorize,
+        stop_when=all_stopped(seeds) if ALGOS[algo].kind == "model" else None,
     )
     summary = summarize(run_config, seeds, rows, time.perf_counter() - t0, out)
     (out / "summary.json").write_text(json_text(summary, indent=2))
     return summary
+
+
+def all_stopped(seeds: list[int]):
+    """``stop_when`` for early-stopped learners: every seed's latest row says stopped."""
+
+    def stop(rows: list[dict]) -> bool:
+        latest = {}
+        for r in rows:
+            if r["chunk"] >= latest.get(r["seed"], {"chunk": -1})["chunk"]:
+                latest[r["seed"]] = r
+        return all(s in latest and latest[s].get("stopped") == 1 for s in seeds)
+
+    return stop
 
 
 @dataclasses.dataclass
@@ -320,12 +362,12 @@ def load_run(out: Path, eval_episodes: int | None = None):
     rc = read_run_config(out)
     algo, env_name, backend, cfg, seeds = rc["algo"], rc["env"], rc["backend"], rc["config"], rc["seeds"]
     config = config_from_json(algo_module(algo).Config, cfg)
-    if eval_episodes is not None:
+    if eval_episodes is not None and hasattr(config, "eval_episodes"):  # a dynamics model has no episodes
         config = config.replace(eval_episodes=eval_episodes)
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
         algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset"),
-        rc.get("allow_env_mismatch", False),
+        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"),
     )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
@@ -348,6 +390,11 @@ def cmd_eval(argv: list[str]) -> dict:
         jax.device_get(evaluate(jax.tree.map(lambda x: x[i], carry.state), jax.random.PRNGKey(args.seed + s)))
         for i, s in enumerate(seeds)
     ]
+    if ALGOS[algo].kind == "model":  # a model is scored on its hold-out rows, not in the env
+        return {"algo": algo, "env": env_name, "dataset": rc.get("dataset"), "seeds": seeds,
+                "chunks": int(np.asarray(carry.chunk)[0]),
+                "holdout_mse": aggregate([float(m["holdout_mse"]) for m in metrics]),
+                "epochs": [int(m["epochs"]) for m in metrics]}
     returns = [float(m["eval_return"]) for m in metrics]
     if not all(math.isfinite(r) for r in returns):
         bad = [s for s, r in zip(seeds, returns) if not math.isfinite(r)]

@@ -94,10 +94,15 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("gp_target", "max_reward", "max_energy", "max_q", "max_grad_norm", "clip_eps", "init_alpha",
                      "alpha", "reward_scale", "awr_max_weight"), POSITIVE),
     **dict.fromkeys(("q_expert_target", "target_entropy_scale"), FINITE),
+    # learned dynamics: std bounds, loss weights, hold-out share and improvement
+    **dict.fromkeys(("min_std", "max_std"), POSITIVE),
+    **dict.fromkeys(("bound_weight", "improvement"), NONNEGATIVE),
+    "holdout_ratio": UNIT,
     # sizes and counts (static)
     **dict.fromkeys(("steps", "eval_every", "eval_episodes", "batch_size", "expert_batch", "offline_batch",
                      "replay_batch", "buffer_size", "num_envs", "updates_per_step", "rollout_steps", "num_epochs",
-                     "num_minibatches", "disc_updates", "num_qs", "target_update_every"), SIZE),
+                     "num_minibatches", "disc_updates", "num_qs", "target_update_every", "members", "elites",
+                     "max_holdout", "patience"), SIZE),
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives"), COUNT),
 }
 WIDTHS = ("hidden", "disc_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)

@@ -27,9 +27,9 @@ LAYERS = {
         "jaxil.provenance", "jaxil.data", "jaxil.envs", "jaxil.nets"),
     1: ("jaxil.rl",),
     2: ("jaxil.il",),
-    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.plots", "jaxil.presets"),
+    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets"),
 }
-HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "__init__"}
+HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "__init__"}
 
 
 def module_name(path: Path) -> str:
@@ -112,6 +112,7 @@ CONFIGS = {
     "sac": dict(TINY_ONLINE, batch_size=4),
     "dqn": dict(TINY_ONLINE, batch_size=4),
     "ppo": TINY_PPO,
+    "dynamics": dict(members=2, elites=1, hidden=(4,), batch_size=4, steps=2, eval_every=1),
 }
 
 
@@ -144,6 +145,10 @@ def contract_case(name: str, expert_data):
         return mod, config, env, (env, ref), (), batch
     if name in ("sac", "dqn"):
         return mod, config, env, (env, ref), (), t
+    if name == "dynamics":  # fits rows; each member reads its own (members, B) rows
+        fit = rows(env, 40, key=1)
+        batch = jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t)
+        return mod, config, env, (fit, env.spec), (mod.fit_scaler(fit.obs, fit.action),), batch
     batch = {"recoil": (t, t), "recoil_online": (t, t), "sqil": (t, t), "gail": (t, t, t), "airl": (t, t, t)}.get(name, t)
     args = (expert, t, env, ref) if name == "recoil" else (expert, env, ref)
     extra = stats if name in ("bc", "iqlearn", "ibc", "recoil", "recoil_online") else ()
@@ -154,10 +159,11 @@ def contract_case(name: str, expert_data):
 def test_every_algorithm_keeps_the_contract(name, expert):
     mod, config, env, train_args, init_extra, batch = contract_case(name, expert)
     assert dataclasses.is_dataclass(mod.Config)
-    for fn in ("init", "update", "make_train", "policy"):
+    info = next(i for i in cli.ALGOS.values() if i.module == mod.__name__)
+    # a model learner has no policy: model(state) is what it gives (rollouts take it)
+    for fn in ("init", "update", "make_train", "model" if info.kind == "model" else "policy"):
         assert callable(getattr(mod, fn, None)), f"{mod.__name__} has no {fn}"
     assert list(inspect.signature(mod.init).parameters)[:3] == ["key", "config", "spec"]
-    info = next(i for i in cli.ALGOS.values() if i.module == mod.__name__)
     assert hasattr(mod, "learned_reward") == (info.reward is not None)
 
     key = jax.random.PRNGKey(0)
@@ -168,6 +174,11 @@ def test_every_algorithm_keeps_the_contract(name, expert):
     assert jax.tree.structure(learner) == jax.tree.structure(state)
     new_state, metrics = jax.eval_shape(mod.update, state, batch)
     assert jax.tree.structure(new_state) == jax.tree.structure(state) and metrics
+    if info.kind == "model":
+        m = mod.model(state)
+        next_obs, _ = mod.step(m, key, jnp.zeros((3, env.spec.obs_dim)), jnp.zeros((3, env.spec.action_dim)))
+        assert next_obs.shape == (3, env.spec.obs_dim)
+        return
     obs = jnp.zeros((3, env.spec.obs_dim))
     dist = mod.policy(state, obs)
     assert dist.mode().shape == (3,) + env.spec.action_shape

@@ -1,0 +1,254 @@
+"""Learned dynamics: the ensemble recovers a known linear-Gaussian system, its loss by
+hand, hold-out early stopping and elites, model rollouts on hand-made models, and the
+MuJoCo termination rules on jaxil's observations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil import JaxilError, data
+from jaxil.data.datasets import SHIPPED_ROOT
+from jaxil.envs.core import EnvSpec
+from jaxil.envs.termination import termination_fn
+from jaxil.rl import dynamics, model_rollouts
+from jaxil.types import Transition
+
+LINEAR = EnvSpec("linear", "synthetic", "none", 2, 1, None, (-1.0,), (1.0,), 100)
+A = np.array([[0.9, 0.2], [-0.1, 0.8]])
+B = np.array([[0.5], [-0.3]])
+C = np.array([1.0, -0.5])
+NOISE = np.array([0.05, 0.2, 0.1])  # std of s′₁, s′₂ and r
+
+
+def linear_gaussian(n: int, seed: int) -> Transition:
+    """s′ = A s + B a + ε, r = c·s + η, with independent Gaussian noise of std NOISE."""
+    r = np.random.default_rng(seed)
+    s, a = r.normal(size=(n, 2)), r.uniform(-1, 1, (n, 1))
+    s2 = s @ A.T + a @ B.T + NOISE[:2] * r.normal(size=(n, 2))
+    rew = s @ C + NOISE[2] * r.normal(size=n)
+    f = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return Transition(f(s), f(a), f(rew), f(s2), jnp.zeros(n, bool), jnp.zeros(n, bool))
+
+
+@pytest.fixture(scope="module")
+def linear_fit():
+    data_ = linear_gaussian(8000, 0)
+    cfg = dynamics.Config(members=3, elites=2, hidden=(32, 32), min_std=0.01, lr=1e-3, batch_size=128, steps=100,
+                          eval_every=10, patience=5, weight_decay=(0.0,) * 3)
+    ts, metrics = jax.jit(dynamics.make_train(cfg, data_, LINEAR))(jax.random.PRNGKey(0))
+    return cfg, data_, ts, metrics
+
+
+def test_ensemble_recovers_a_linear_gaussian_system(linear_fit):
+    """On fresh inputs the elites' means are within 0.03 of the true next state and reward
+    (noise std 0.05–0.2), and their predicted stds within 25% of the true noise."""
+    cfg, _, ts, _ = linear_fit
+    m = dynamics.model(ts.learner)
+    test = linear_gaussian(2000, 1)
+    mean, logvar = dynamics.net(cfg, LINEAR).apply(m.params, m.scaler(jnp.concatenate([test.obs, test.action], -1)))
+    mean, std = np.asarray(mean)[np.asarray(m.elites)], np.exp(np.asarray(logvar) / 2)[np.asarray(m.elites)]
+    sd = np.asarray(m.scaler.std[:2])
+    true_next, true_reward = np.asarray(test.obs) @ A.T + np.asarray(test.action) @ B.T, np.asarray(test.obs) @ C
+    assert np.abs(np.asarray(test.obs) + mean[..., :2] * sd - true_next).mean() < 0.03
+    assert np.abs(mean[..., 2] - true_reward).mean() < 0.03
+    std[..., :2] *= sd
+    np.testing.assert_allclose(std.mean(1), np.broadcast_to(NOISE, (2, 3)), rtol=0.25)
+    # sampling a step reproduces the noise: residual stds within 25%
+    next_obs, reward = dynamics.step(m, jax.random.PRNGKey(3), test.obs, test.action)
+    resid = np.concatenate([np.asarray(next_obs) - true_next, (np.asarray(reward) - true_reward)[:, None]], 1)
+    np.testing.assert_allclose(resid.std(0), NOISE, rtol=0.25)
+
+
+def test_holdout_early_stopping_and_elites(linear_fit):
+    """Training stopped once no member improved its hold-out MSE by 1% for more than 5
+    epochs; best_mse is the hold-out MSE of the weights kept, and the elites are the
+    members lowest on it."""
+    cfg, data_, ts, metrics = linear_fit
+    s = ts.learner
+    epochs = np.asarray(metrics["epochs"])
+    assert bool(s.stopped) and epochs[-1] < cfg.steps and np.all(np.asarray(metrics["stopped"])[epochs == epochs[-1]])
+    held = jax.tree.map(lambda x: x[ts.holdout_idx], data_)
+    assert ts.holdout_idx.shape == (1000,) and not np.isin(np.asarray(ts.holdout_idx), np.asarray(ts.train_idx)).any()
+    recomputed = np.asarray(dynamics.holdout_mse(s.best_params, s, held))
+    np.testing.assert_allclose(np.asarray(s.best_mse), recomputed, rtol=1e-5)
+    assert set(np.asarray(dynamics.model(s).elites).tolist()) == set(np.argsort(recomputed)[:2].tolist())
+    np.testing.assert_allclose(metrics["holdout_mse"][-1], np.sort(recomputed)[:2].mean(), rtol=1e-5)
+
+
+def test_model_loss_equals_hand_computation():
+    """Linear members (hidden=()): μ, raw lv = W x̂ + b, lv soft-clamped; the loss is the
+    NLL plus the bound and weight-decay terms."""
+    spec = EnvSpec("line", "synthetic", "none", 1, 1, None, (-1.0,), (1.0,), 100)
+    cfg = dynamics.Config(members=2, elites=1, hidden=(), weight_decay=(0.3,), bound_weight=0.01)
+    scaler = dynamics.Scaler(jnp.array([0.5, 0.0]), jnp.array([2.0, 1.0]))
+    state = dynamics.init(jax.random.PRNGKey(0), cfg, spec, scaler)
+    r = np.random.default_rng(0)
+    batch = Transition(*(jnp.asarray(r.normal(size=(2, 3, 1)), jnp.float32) for _ in range(2)),
+                       jnp.asarray(r.normal(size=(2, 3)), jnp.float32), jnp.asarray(r.normal(size=(2, 3, 1)), jnp.float32),
+                       jnp.zeros((2, 3), bool), jnp.zeros((2, 3), bool))
+    loss, m = dynamics.model_loss(state.params, state, batch)
+
+    p = jax.tree.map(np.asarray, state.params["params"]["VmapGaussianMember_0"])
+    w, b = p["Dense_0"]["kernel"], p["Dense_0"]["bias"]  # (2, 2, 4), (2, 4)
+    x = (np.concatenate([batch.obs, batch.action], -1) - [0.5, 0.0]) / [2.0, 1.0]  # (2, 3, 2)
+    out = np.einsum("kbi,kio->kbo", x, w) + b[:, None]
+    softplus = lambda z: np.log1p(np.exp(z))  # noqa: E731
+    hi, lo = p["max_logvar"][:, None], p["min_logvar"][:, None]
+    lv = out[..., 2:]
+    lv = hi - softplus(hi - lv)
+    lv = lo + softplus(lv - lo)
+    y = np.concatenate([(np.asarray(batch.next_obs) - np.asarray(batch.obs)) / 2.0, np.asarray(batch.reward)[..., None]], -1)
+    nll = np.mean((out[..., :2] - y) ** 2 * np.exp(-lv) + lv)
+    bound = np.mean(np.sum(p["max_logvar"] - p["min_logvar"], -1))
+    np.testing.assert_allclose(m["model_nll"], nll, rtol=1e-5)
+    np.testing.assert_allclose(loss, nll + 0.01 * bound + 0.3 * 0.5 * np.sum(w**2), rtol=1e-5)
+    # the initial bounds are log(min_std²), log(max_std²)
+    np.testing.assert_allclose(hi, 2 * np.log(1.6), rtol=1e-6)
+    np.testing.assert_allclose(lo, 2 * np.log(0.04), rtol=1e-6)
+
+
+LINE = EnvSpec("line", "synthetic", "none", 1, 1, None, (-1.0,), (1.0,), 100)
+
+
+def constant_model(shifts, elites) -> dynamics.Model:
+    """Members that move s by a constant (member k: +shifts[k]) with a negligible std;
+    no reward head; identity scaler."""
+    cfg = dynamics.Config(members=len(shifts), elites=len(elites), hidden=(), predict_reward=False, min_std=1e-4)
+    scaler = dynamics.Scaler(jnp.zeros(2), jnp.ones(2))
+    state = dynamics.init(jax.random.PRNGKey(0), cfg, LINE, scaler)
+    layers = state.params["params"]["VmapGaussianMember_0"]
+    dense = {"kernel": jnp.zeros_like(layers["Dense_0"]["kernel"]),
+             "bias": jnp.stack([jnp.array([s, -100.0]) for s in shifts]).astype(jnp.float32)}
+    params = {"params": {"VmapGaussianMember_0": layers | {"Dense_0": dense}}}
+    return dynamics.Model(params, scaler, jnp.asarray(elites), cfg, LINE)
+
+
+def test_model_step_draws_elites_only_and_penalty_spans_all_members():
+    m = constant_model([1.0, 3.0, 100.0], elites=[0, 1])
+    obs, action = jnp.zeros((200, 1)), jnp.zeros((200, 1))
+    next_obs, reward = dynamics.step(m, jax.random.PRNGKey(0), obs, action)
+    assert reward is None
+    moved = np.round(np.asarray(next_obs[:, 0]), 2)
+    assert set(moved.tolist()) == {1.0, 3.0} and (moved == 1.0).sum() == 100  # rows split evenly
+    odd = dynamics.step(m, jax.random.PRNGKey(0), obs[:7], action[:7])[0]  # 7 rows, 2 elites: padded
+    assert set(np.round(np.asarray(odd[:, 0]), 2).tolist()) <= {1.0, 3.0}
+    next_obs, _, u = dynamics.step_with_uncertainty(m, jax.random.PRNGKey(1), obs, action)
+    assert set(np.round(np.asarray(next_obs[:, 0]), 2).tolist()) == {1.0, 3.0}
+    # u = mean_d sqrt(mean_k σ² + var_k μ): stds ≈ 0, means 1, 3, 100 (unbiased variance)
+    np.testing.assert_allclose(u, np.sqrt(np.var([1.0, 3.0, 100.0], ddof=1)), rtol=1e-4)
+
+
+def test_rollouts_respect_masks_sticky_flags_and_pruning():
+    """s moves +1 a step; terminal when s′ ≥ 3. Starts 0 and 2.5, 5 steps."""
+    m = constant_model([1.0], elites=[0])
+    start = jnp.array([[0.0], [2.5]])
+
+    def act(key, obs):
+        return jnp.zeros_like(obs)
+
+    def rule(o):
+        return o[..., 0] >= 3.0
+
+    t, live, info = model_rollouts.rollout(jax.random.PRNGKey(0), m, act, start, 5, rule, prune="terminated")
+    np.testing.assert_allclose(t.next_obs[:, 0, 0], [1, 2, 3, 4, 5], atol=1e-2)
+    # written up to and including the terminal step
+    np.testing.assert_array_equal(live, [[1, 1], [1, 0], [1, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(t.terminated[:3, 0], [0, 0, 1])
+    assert int(info["nonfinite"]) == 0 and "uncertainty" not in info
+
+    # bound 4.2 (identity scaler): terminal rows roll on with the flag; s′ past the bound is not written
+    t, live, _ = model_rollouts.rollout(jax.random.PRNGKey(0), m, act, start, 5, rule, prune="bound", bound=4.2)
+    np.testing.assert_array_equal(live, [[1, 1], [1, 0], [1, 0], [1, 0], [0, 0]])
+    np.testing.assert_array_equal(t.terminated[:, 0], [0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(t.terminated[0, 1], 1)
+
+    # a non-finite prediction is never written and its row dies; counted once
+    def bad_act(key, obs):
+        return jnp.where(obs[:, :1] > 1.5, jnp.nan, 0.0)
+
+    t, live, info = model_rollouts.rollout(jax.random.PRNGKey(0), m, bad_act, start, 3, rule, prune="bound", penalty=True)
+    np.testing.assert_array_equal(live, [[1, 0], [1, 0], [0, 0]])
+    assert int(info["nonfinite"]) == 2 and info["uncertainty"].shape == (3, 2)
+    with pytest.raises(JaxilError, match="prune must be one of"):
+        model_rollouts.rollout(jax.random.PRNGKey(0), m, act, start, 3, rule, prune="drop")
+
+
+def test_dynamics_bad_input():
+    with pytest.raises(JaxilError, match="elites \\(8\\) cannot exceed members \\(7\\)"):
+        dynamics.Config(elites=8)
+    with pytest.raises(JaxilError, match="too few to fit a dynamics model"):
+        dynamics.make_train(dynamics.Config(), linear_gaussian(300, 0), LINEAR)
+    with pytest.raises(JaxilError, match="one row set per member"):
+        state = dynamics.init(jax.random.PRNGKey(0), dynamics.Config(members=2, elites=1, hidden=(4,)), LINEAR,
+                              dynamics.Scaler(jnp.zeros(3), jnp.ones(3)))
+        dynamics.update(state, linear_gaussian(8, 0))
+    with pytest.raises(JaxilError, match="the scaler covers"):
+        dynamics.init(jax.random.PRNGKey(0), dynamics.Config(), LINEAR, dynamics.Scaler(jnp.zeros(5), jnp.ones(5)))
+
+MUJOCO = ["hopper", "walker2d", "halfcheetah", "ant"]
+
+
+@pytest.mark.parametrize("name", MUJOCO)
+def test_termination_rule_agrees_with_the_recorded_flags(name):
+    """On every transition of every shipped dataset of the env (expert, medium,
+    medium-replay, random), the rule read off next_obs matches the recorded terminated
+    flag; the agreement is reported and must be ≥ 99.9%."""
+    rule = termination_fn(name)
+    agree, total, terminal = 0, 0, 0
+    for kind in sorted(p.name.removesuffix("-v0") for p in (SHIPPED_ROOT / "jaxil" / name).glob("*-v0")):
+        eps, _ = data.load(data.default_dataset_id(name, kind))
+        t = data.to_transitions(eps)
+        predicted = np.asarray(rule(jnp.asarray(t.next_obs)))
+        recorded = np.asarray(t.terminated)
+        agree += int((predicted == recorded).sum())
+        total += len(recorded)
+        terminal += int(recorded.sum())
+    rate = agree / total
+    print(f"{name}: {rate:.5%} of {total} transitions agree ({terminal} recorded terminations)")
+    assert rate >= 0.999, f"{name}: the rule agrees on only {rate:.4%} of {total} transitions"
+    if name != "halfcheetah":
+        assert terminal > 0  # else agreement would prove nothing about the rule
+
+
+def test_termination_guard_and_errors():
+    hopper = termination_fn("hopper")
+    healthy = jnp.array([1.2, 0.0] + [0.0] * 9)
+    assert not bool(hopper(healthy))
+    assert bool(hopper(healthy.at[0].set(0.6))) and bool(hopper(healthy.at[1].set(0.25)))
+    assert bool(hopper(healthy.at[5].set(120.0)))
+    mean, std = jnp.zeros(11), jnp.full(11, 0.5)
+    guarded = termination_fn("halfcheetah", guard=(mean, std))
+    assert not bool(guarded(jnp.full(11, 14.0)))  # normalised 28 < 30
+    assert bool(guarded(jnp.full(11, 15.0)))  # normalised 30
+    with pytest.raises(JaxilError, match="no termination rule for env 'pendulum'"):
+        termination_fn("pendulum")
+
+
+TINY = ["--members", "2", "--elites", "1", "--hidden", "8", "--batch-size", "64", "--steps", "4", "--eval-every", "2",
+        "--no-progress"]
+
+
+def test_cli_fits_a_model_evaluates_and_loads_it(tmp_path, capsys):
+    """jaxil train dynamics: the dataset's rows plus 10 expert episodes; eval and the
+    loader give the hold-out error and the model, refused for another env."""
+    import json
+
+    from jaxil import cli
+    from jaxil.models import load_dynamics
+
+    out = tmp_path / "dyn"
+    assert cli.main(["train", "dynamics", "--env", "pendulum", "--out", str(out), "--seeds", "2", *TINY]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dataset"] == "jaxil/pendulum/medium-replay-v0" and summary["expert_dataset"] == "jaxil/pendulum/expert-v0"
+    assert summary["num_expert_trajs"] == 10 and len(summary["holdout_mse"]["per_seed"]) == 2
+    assert all(0 < e <= 4 for e in summary["epochs"])
+    assert cli.main(["eval", str(out)]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["holdout_mse"]["per_seed"] == summary["holdout_mse"]["per_seed"]
+    m = load_dynamics(out, env="pendulum", seed=1)
+    assert m.elites.shape == (1,) and m.spec.obs_dim == 3
+    with pytest.raises(JaxilError, match="models env 'pendulum', not 'hopper'"):
+        load_dynamics(out, env="hopper")
+    with pytest.raises(JaxilError, match="seed 5 is not among them"):
+        load_dynamics(out, seed=5)
