@@ -79,9 +79,11 @@ def uniform_batch(data: Transition, size: int):
     return sample
 
 
-def add_update_bench(timer: Timer, name: str, init, update, sample, updates: int) -> float:
-    """Register 1-seed and 8-vmapped-seed runs of ``updates`` updates on batches drawn by
-    ``sample(key)``; return FLOPs/update."""
+def add_update_bench(timer: Timer, name: str, init, update, sample, updates: int,
+                     seed_counts: tuple[int, ...] = (1, 8)) -> float:
+    """Register runs of ``updates`` updates on batches drawn by ``sample(key)`` as
+    ``name/N`` for each seed count N (1: unvmapped; N > 1: N vmapped states sharing the
+    batches); return FLOPs/update."""
 
     def run(state, key):
         def body(s, k):
@@ -90,9 +92,13 @@ def add_update_bench(timer: Timer, name: str, init, update, sample, updates: int
         return jax.lax.scan(body, state, jax.random.split(key, updates))[0]
 
     key = jax.random.PRNGKey(0)
-    state1 = init(key)
-    timer.add(f"{name}/1", jax.jit(run), state1, key)
-    timer.add(f"{name}/8", jax.jit(jax.vmap(run, in_axes=(0, None))), jax.vmap(init)(jax.random.split(key, 8)), key)
+    state1 = jax.jit(init)(key)  # jitted: op by op, an init takes seconds on a CPU
+    for n in seed_counts:
+        if n == 1:
+            timer.add(f"{name}/1", jax.jit(run), state1, key)
+        else:
+            states = jax.jit(jax.vmap(init))(jax.random.split(key, n))
+            timer.add(f"{name}/{n}", jax.jit(jax.vmap(run, in_axes=(0, None))), states, key)
     return flops_of(lambda s, b: update(s, b), state1, sample(key))
 
 
