@@ -4,7 +4,8 @@ starts × 40 steps, with and without MOPO's all-member penalty, against the matm
 Hopper sizes (obs 11, act 3): 7 members of 3×200 SiLU (5 elites), a 3×256 tanh-Gaussian
 actor sampling every step, CleanIL's settings. The rollout without the penalty computes
 only each row's elite (rows split evenly among the elites); with it, all 7 members on
-every row. FLOPs come from XLA's cost analysis of each compiled program; the peak is a
+every row. FLOPs: of an epoch, XLA's cost analysis of one update times the updates; of a rollout,
+the matmuls counted from the layer sizes (every row, step and member computed); the peak is a
 chain of (1000×200) @ (200×200) products, the ensemble's own layer shape, timed in the
 same run (and 1024³ for scale). Prints a table, then one JSON line.
 
@@ -31,6 +32,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_updates import HOPPER, Timer, flops_of, matmul_chain, synthetic_data  # noqa: E402
 
 STARTS, HORIZON = 5000, 40
+
+
+def dense_flops(widths: list[int]) -> int:
+    """Multiply-adds ×2 of one row through dense layers of these widths."""
+    return sum(2 * a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
 def main() -> None:
@@ -70,10 +76,19 @@ def main() -> None:
         "rollout_elite_only": (jax.jit(lambda k: rollout(k, False)), jax.random.PRNGKey(2)),
         "rollout_all_members_penalty": (jax.jit(lambda k: rollout(k, True)), jax.random.PRNGKey(2)),
     }
+    # XLA's cost analysis counts a loop's body once: count one update times the epoch's
+    # updates; a rollout's matmuls are counted from the layer sizes (XLA's count of a
+    # one-step rollout leaves out the actor, which it counts alone)
+    obs, act_dim, out_dim = HOPPER.obs_dim, HOPPER.action_dim, HOPPER.obs_dim + 1
+    member = dense_flops([obs + act_dim, *cfg.hidden, 2 * out_dim])
+    policy = dense_flops([obs, 256, 256, 256, 2 * act_dim])
+    updates_per_epoch = (a.rows - dynamics.holdout_size(cfg, a.rows)) // cfg.batch_size
+    member_rows = jax.tree.map(lambda x: x[: cfg.members * cfg.batch_size].reshape((cfg.members, cfg.batch_size)
+                                                                                   + x.shape[1:]), data)
     flops = {
-        "epoch": flops_of(lambda t: train.step(t)[0], ts),
-        "rollout_elite_only": flops_of(lambda k: rollout(k, False), jax.random.PRNGKey(2)),
-        "rollout_all_members_penalty": flops_of(lambda k: rollout(k, True), jax.random.PRNGKey(2)),
+        "epoch": updates_per_epoch * flops_of(lambda s, b: dynamics.update(s, b)[0], ts.learner, member_rows),
+        "rollout_elite_only": HORIZON * STARTS * (member + policy),
+        "rollout_all_members_penalty": HORIZON * STARTS * (cfg.members * member + policy),
     }
     for name, (fn, arg) in programs.items():
         t = time.perf_counter()
@@ -81,7 +96,6 @@ def main() -> None:
         compile_s[name] = time.perf_counter() - t
     best = timer.run(a.rounds)
     peak = {name: f / best[f"matmul/{name}"] for name, (_, _, f) in chains.items()}
-    updates_per_epoch = (a.rows - dynamics.holdout_size(cfg, a.rows)) // cfg.batch_size
     rows = []
     for name in programs:
         rows.append({

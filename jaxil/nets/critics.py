@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxil.nets.mlp import MLP
+from jaxil.nets.mlp import MLP, ensemble_of
 
 
 class QEnsemble(nn.Module):
@@ -30,14 +30,7 @@ class QEnsemble(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
         x = obs if self.num_actions is not None else jnp.concatenate([obs, action], axis=-1)
-        heads = nn.vmap(
-            MLP,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=0 if self.per_head_input else None,
-            out_axes=0,
-            axis_size=self.num,
-        )
+        heads = ensemble_of(MLP, self.num, self.per_head_input)
         out_dim = self.num_actions if self.num_actions is not None else 1
         q = heads(tuple(self.hidden), out_dim, self.activation, self.out_scale)(x)
         return q if self.num_actions is not None else q[..., 0]

@@ -8,7 +8,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from jaxil.nets.mlp import activation
+from jaxil.nets.mlp import activation, ensemble_of
 
 
 def soft_clamp(x: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
@@ -60,14 +60,7 @@ class GaussianEnsemble(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        ensemble = nn.vmap(
-            GaussianMember,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=0 if self.per_member_input else None,
-            out_axes=0,
-            axis_size=self.members,
-        )
+        ensemble = ensemble_of(GaussianMember, self.members, self.per_member_input)
         return ensemble(tuple(self.hidden), self.out_dim, self.activation, self.min_std, self.max_std)(x)
 
 

@@ -57,3 +57,10 @@ class MLP(nn.Module):
             last_init = nn.initializers.variance_scaling(self.out_scale**2, "fan_in", "truncated_normal")
         return nn.Dense(self.out_dim, kernel_init=last_init)(x)
 
+
+def ensemble_of(module: type[nn.Module], num: int, per_member_input: bool = False) -> type[nn.Module]:
+    """``num`` independent copies of ``module`` in one batched pass: parameters stacked on
+    a leading axis (each copy initialised apart), outputs stacked likewise; the input is
+    shared, or with ``per_member_input`` carries the leading axis and copy i reads slice i."""
+    return nn.vmap(module, variable_axes={"params": 0}, split_rngs={"params": True},
+                   in_axes=0 if per_member_input else None, out_axes=0, axis_size=num)
