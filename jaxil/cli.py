@@ -40,7 +40,8 @@ class Algo:
 
     kind: "offline" learns from expert datasets, "offline+suboptimal" also from a
         sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward,
-        "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error).
+        "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error),
+        "offline-model" learns from a dataset's transitions and a fitted dynamics model.
     reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
         reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
         learned reward is a classifier's score of the current policy, None otherwise.
@@ -64,6 +65,7 @@ ALGOS: dict[str, Algo] = {
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),
     "dynamics": Algo("jaxil.rl.dynamics", "model"),
+    "mopo": Algo("jaxil.rl.mopo", "offline-model"),
 }
 
 
@@ -155,6 +157,15 @@ def train_args_class(algo: str, argv: list[str] | None = None):
             expert_dataset: str | None = None
             """expert data whose first --num-expert-trajs episodes join the rows (default: jaxil/<env>/expert-v0)."""
 
+    if ALGOS[algo].kind == "offline-model":
+
+        @dataclasses.dataclass
+        class TrainArgs(TrainArgs):  # noqa: F811
+            dataset: str | None = None
+            """transitions to learn from, all episodes (default: jaxil/<env>/medium-v0)."""
+            model: str | None = None
+            """a jaxil train dynamics run directory, fitted with a reward head (required)."""
+
     TrainArgs.__name__ = f"train_{algo}"
     TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})." + (
         f" Defaults shown include the {family} preset for --env {env} ({preset_text(overrides)}); flags override it."
@@ -184,6 +195,7 @@ def build(
     suboptimal_dataset: str | None = None,
     allow_env_mismatch: bool = False,
     expert_dataset: str | None = None,
+    model: str | None = None,
 ):
     """(train, run_config, reference) for one run description. Without ``backend``, a
     MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
@@ -212,6 +224,19 @@ def build(
         run_config |= {"dataset": dataset or info.dataset_id, "expert_dataset": expert_dataset or expert_info.dataset_id,
                        "num_expert_trajs": num_trajs}
         return train, run_config, None
+    if kind == "offline-model":  # offline RL in a fitted model, scored against the expert data's references
+        from jaxil.models import load_dynamics
+
+        if model is None:
+            raise JaxilError(f"{algo} needs a fitted dynamics model: pass --model DIR, the --out of "
+                             f"jaxil train dynamics --env {env_name}.")
+        model = str(Path(model).absolute())
+        episodes, info = data.load(dataset or data.default_dataset_id(env_name, "medium"), env, allow_env_mismatch)
+        _, expert_info = data.load(data.default_dataset_id(env_name), env)
+        reference = Reference(expert_info.random_return, expert_info.expert_return)
+        train = mod.make_train(config, data.to_transitions(episodes), load_dynamics(model, env=env_name), env, reference)
+        run_config |= {"dataset": dataset or info.dataset_id, "model": model}
+        return train, run_config, reference
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
         if info.warning:
@@ -258,7 +283,7 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         "num_expert_trajs": run_config.get("num_expert_trajs"),
         "seeds": seeds,
         # the budget's own unit: updates for offline algorithms, env steps for online ones
-        "steps": int(last[seeds[0]].get("env_steps", last[seeds[0]]["step"])),
+        "steps": int(last[seeds[0]].get("env_steps", last[seeds[0]].get("updates", last[seeds[0]]["step"]))),
         "wall_s": round(wall_s, 2),
         "out": str(out),
     }
@@ -302,6 +327,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
         getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch, getattr(args, "expert_dataset", None),
+        getattr(args, "model", None),
     )
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
@@ -367,7 +393,7 @@ def load_run(out: Path, eval_episodes: int | None = None):
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
         algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset"),
-        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"),
+        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"), rc.get("model"),
     )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:

@@ -98,11 +98,15 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("min_std", "max_std"), POSITIVE),
     **dict.fromkeys(("bound_weight", "improvement"), NONNEGATIVE),
     "holdout_ratio": UNIT,
+    # model-based RL: the uncertainty penalty's weight, its target and its learning rate
+    **dict.fromkeys(("penalty_init", "penalty_lr"), POSITIVE),
+    "penalty_target": NONNEGATIVE,
     # sizes and counts (static)
     **dict.fromkeys(("steps", "eval_every", "eval_episodes", "batch_size", "expert_batch", "offline_batch",
                      "replay_batch", "buffer_size", "num_envs", "updates_per_step", "rollout_steps", "num_epochs",
                      "num_minibatches", "disc_updates", "num_qs", "target_update_every", "members", "elites",
-                     "max_holdout", "patience"), SIZE),
+                     "max_holdout", "patience", "real_batch", "rollout_batch", "horizon", "rollout_every",
+                     "model_buffer_size"), SIZE),
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives"), COUNT),
 }
 WIDTHS = ("hidden", "disc_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import JaxilError, data
+from jaxil import JaxilError, data, envs
 from jaxil.data.datasets import SHIPPED_ROOT
 from jaxil.envs.core import EnvSpec
 from jaxil.envs.termination import termination_fn
@@ -221,8 +221,8 @@ def test_termination_guard_and_errors():
     guarded = termination_fn("halfcheetah", guard=(mean, std))
     assert not bool(guarded(jnp.full(11, 14.0)))  # normalised 28 < 30
     assert bool(guarded(jnp.full(11, 15.0)))  # normalised 30
-    with pytest.raises(JaxilError, match="no termination rule for env 'pendulum'"):
-        termination_fn("pendulum")
+    with pytest.raises(JaxilError, match="no termination rule for env 'cartpole'"):
+        termination_fn("cartpole")
 
 
 TINY = ["--members", "2", "--elites", "1", "--hidden", "8", "--batch-size", "64", "--steps", "4", "--eval-every", "2",
@@ -252,3 +252,41 @@ def test_cli_fits_a_model_evaluates_and_loads_it(tmp_path, capsys):
         load_dynamics(out, env="hopper")
     with pytest.raises(JaxilError, match="seed 5 is not among them"):
         load_dynamics(out, seed=5)
+    # MOPO from the command line, in that model
+    mopo_flags = ["--hidden", "8", "--batch-size", "16", "--real-batch", "8", "--rollout-batch", "16", "--horizon", "2",
+                  "--rollout-every", "5", "--model-buffer-size", "64", "--steps", "10", "--eval-every", "5",
+                  "--eval-episodes", "2", "--no-progress"]
+    assert cli.main(["train", "mopo", "--env", "pendulum", "--out", str(tmp_path / "mopo"), *mopo_flags]) == 1
+    assert "needs a fitted dynamics model: pass --model DIR" in capsys.readouterr().err
+    assert cli.main(["train", "mopo", "--env", "pendulum", "--model", str(out), "--out", str(tmp_path / "mopo"),
+                     *mopo_flags]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["algo"] == "mopo" and run["steps"] == 10 and run["dataset"] == "jaxil/pendulum/medium-v0"
+    assert "normalized_score" in run
+
+
+def test_mopo_beats_the_data_it_learns_from_on_pendulum():
+    """MOPO on pendulum's medium data (10k rows, return −924 on average) with a model fitted
+    to the same rows: the three seeds' final returns average above the data's. Small nets,
+    lr 1e-3, 1000 × 10-step rollouts every 250 updates; 32 data rows of 256 per update
+    (with CleanIL's 128 the critics diverged here and returns fell below random, measured;
+    MOPO's paper uses 5%)."""
+    from jaxil.evaluation import Reference
+    from jaxil.rl import mopo
+
+    env = envs.make("pendulum")
+    eps, _ = data.load(data.default_dataset_id("pendulum", "medium"), env)
+    _, info = data.load(data.default_dataset_id("pendulum"), env)
+    rows = data.to_transitions(eps)
+    fit = dynamics.Config(members=5, elites=3, hidden=(64, 64), lr=1e-3, steps=60, eval_every=20)
+    ts, _ = jax.jit(dynamics.make_train(fit, rows, env.spec))(jax.random.PRNGKey(0))
+    cfg = mopo.Config(hidden=(64, 64), activation="relu", actor_lr=1e-3, critic_lr=1e-3, real_batch=32,
+                      rollout_batch=1000, horizon=10, model_buffer_size=50_000, steps=6000, eval_every=2000)
+    train = mopo.make_train(cfg, rows, dynamics.model(ts.learner), env, Reference(info.random_return, info.expert_return))
+    _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(1), 3))
+    final = np.asarray(m["eval_return"])[:, -1]
+    data_return = np.mean([e.ret for e in eps])
+    assert final.mean() > data_return, f"MOPO {final.round(1)} vs the data's {data_return:.1f}"
+    assert np.all(np.asarray(m["updates"])[:, -1] == 6000) and np.all(np.asarray(m["rollout_nonfinite"]) == 0)
+    # λ moved towards a mean penalty of 1 (u is small on this model, so λ grew)
+    assert np.all(np.diff(np.asarray(m["penalty"]), axis=1) > 0)

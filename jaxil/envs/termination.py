@@ -13,7 +13,7 @@ height those checks use, and drops the x position):
   which on MJX trails the joint position ``q[2]`` the observation shows by a physics
   substep, so the two disagree within a hair of the bounds (10 of the shipped 48,526
   transitions, all with ``o[0]`` within 0.02 of a bound);
-- halfcheetah: never.
+- halfcheetah (and gymnax's pendulum): never.
 
 ``guard`` adds CleanIL's stability guards for imagined states (a model can drift where no
 env goes): also terminal when any ``|o| ≥ 100`` or any normalised ``|ô| ≥ 30``. CleanIL's
@@ -47,11 +47,12 @@ def _ant(o: jax.Array) -> jax.Array:
     return (o[..., 0] < 0.2) | (o[..., 0] > 1.0)
 
 
-def _halfcheetah(o: jax.Array) -> jax.Array:
+def _never(o: jax.Array) -> jax.Array:
     return jnp.zeros(o.shape[:-1], bool)
 
 
-RULES: dict[str, TerminationFn] = {"hopper": _hopper, "walker2d": _walker2d, "ant": _ant, "halfcheetah": _halfcheetah}
+RULES: dict[str, TerminationFn] = {"hopper": _hopper, "walker2d": _walker2d, "ant": _ant, "halfcheetah": _never,
+                                   "pendulum": _never}  # pendulum episodes only time out
 
 
 def termination_fn(env_name: str, guard: tuple[jax.Array, jax.Array] | None = None) -> TerminationFn:

@@ -1,0 +1,229 @@
+"""MOPO (Yu et al. 2020): offline RL in a learned model whose reward is lowered where the
+model is unsure, with SAC as the learner, as CleanIL runs it.
+
+    every ``rollout_every`` updates: ``rollout_batch`` start states drawn from the data,
+        ``horizon`` imagined steps in the fitted ensemble (all members, so the penalty
+        comes in the same pass; terminated rows end), written to a model buffer with the
+        penalised reward   r̃ = r̂ − λ u(s, a),   u = mean_d sqrt(mean_k σ²_k + var_k μ_k)
+    penalty weight:  once per rollout step, Adam on log λ with
+        L_λ = mean_live[λ · sg(λ u − target)]   (drives the mean penalty λu to ``target``;
+        Lu et al. 2022, CleanIL's automatic tuning)
+    every update: SAC (:func:`jaxil.rl.sac.update`) on ``real_batch`` data rows plus
+        ``batch_size − real_batch`` model rows
+
+The model is a :class:`jaxil.rl.dynamics.Model` with a reward head (``jaxil train
+dynamics`` fits one). As in CleanIL all members enter the penalty, elites alone are
+sampled; the data is sampled uniformly (CleanIL draws a 2M-row resample with replacement
+first, which comes to the same).
+
+``update(state, batch)`` is SAC's on a batch already mixed and penalised; the loop is
+:func:`make_train`'s, one step = one rollout and ``rollout_every`` updates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxil import configs
+from jaxil.configs import static
+from jaxil.data import replay
+from jaxil.data.datasets import sample
+from jaxil.envs.core import Env, EnvSpec
+from jaxil.envs.termination import termination_fn
+from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, evaluate_policy
+from jaxil.loop import Train, chunking
+from jaxil.rl import dynamics, model_rollouts, sac
+from jaxil.types import Transition, check_batch, concat
+
+
+@struct.dataclass
+class Config(configs.Config):
+    """MOPO with CleanIL's settings (SAC 3×256 SiLU, α from 1, 128 data + 128 model rows,
+    5000 × 40 rollouts every 250 updates, λ from 1 towards a mean penalty of 1)."""
+
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of the temperature."""
+    gamma: float = 0.99
+    """discount."""
+    tau: float = 0.005
+    """polyak rate of the target critics."""
+    init_alpha: float = 1.0
+    """initial temperature (learned)."""
+    penalty_init: float = 1.0
+    """initial penalty weight λ."""
+    penalty_target: float = 1.0
+    """the mean penalty λu that λ is tuned towards."""
+    penalty_lr: float = 0.01
+    """Adam learning rate of log λ."""
+    hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of actor and critics."""
+    activation: str = static("silu")
+    """activation of actor and critics."""
+    batch_size: int = static(256)
+    """rows per SAC update."""
+    real_batch: int = static(128)
+    """of which rows from the data (the rest from the model buffer)."""
+    rollout_batch: int = static(5000)
+    """start states per rollout."""
+    horizon: int = static(40)
+    """imagined steps per rollout."""
+    rollout_every: int = static(250)
+    """updates between rollouts."""
+    model_buffer_size: int = static(1_000_000)
+    """capacity of the model buffer (FIFO)."""
+    steps: int = static(1_000_000)
+    """SAC updates."""
+    eval_every: int = static(10_000)
+    """updates between evaluations (a multiple of rollout_every)."""
+    eval_episodes: int = static(10)
+    """episodes per evaluation."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.real_batch < self.batch_size:
+            raise JaxilError(f"real_batch ({self.real_batch}) must lie between 0 and batch_size ({self.batch_size}).")
+        if self.model_buffer_size < self.rollout_batch * self.horizon:
+            raise JaxilError(f"model_buffer_size ({self.model_buffer_size}) must hold one rollout "
+                             f"(rollout_batch × horizon = {self.rollout_batch * self.horizon}).")
+        for name in ("steps", "eval_every"):
+            if getattr(self, name) % self.rollout_every:
+                raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of rollout_every ({self.rollout_every}).")
+
+    def sac_config(self) -> sac.Config:
+        return sac.Config(actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.alpha_lr, gamma=self.gamma,
+                          tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
+                          batch_size=self.batch_size, buffer_size=self.batch_size, warmup_steps=1,
+                          steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+
+
+@struct.dataclass
+class State:
+    learner: sac.State
+    log_penalty: jax.Array  # log λ
+    penalty_opt: optax.OptState
+    config: Config
+
+    @property
+    def penalty(self) -> jax.Array:
+        return jnp.exp(self.log_penalty)
+
+
+def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array | None = None,
+         obs_std: jax.Array | None = None) -> State:
+    configs.check_type(config, Config, "mopo.init")
+    log_penalty = jnp.log(jnp.asarray(config.penalty_init, jnp.float32))
+    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), log_penalty,
+                 optax.adam(config.penalty_lr).init(log_penalty), config)
+
+
+def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
+    """SAC on a mixed batch whose model rows carry the penalised reward."""
+    learner, metrics = sac.update(state.learner, batch)
+    return state.replace(learner=learner), metrics
+
+
+def policy(state: State, obs: jax.Array):
+    return sac.policy(state.learner, obs)
+
+
+def penalty_loss(log_penalty: jax.Array, u: jax.Array, live: jax.Array, target: jax.Array) -> jax.Array:
+    """L_λ = mean over live rows of λ · sg(λu − target): its gradient lowers λ while the
+    mean penalty exceeds the target and raises it below."""
+    lam = jnp.exp(log_penalty)
+    excess = jax.lax.stop_gradient(lam * u - target)
+    return jnp.sum(jnp.where(live, lam * excess, 0.0)) / jnp.maximum(jnp.sum(live), 1)
+
+
+def tune_penalty(state: State, u: jax.Array, live: jax.Array) -> tuple[State, jax.Array]:
+    """One λ step per rollout step (u, live: (horizon, N)); returns the state and the λ in
+    force at each step, (horizon,)."""
+    opt = optax.adam(state.config.penalty_lr)
+
+    def one(carry, step):
+        log_penalty, opt_state = carry
+        grad = jax.grad(penalty_loss)(log_penalty, *step, state.config.penalty_target)
+        updates, opt_state = opt.update(grad, opt_state)
+        return (optax.apply_updates(log_penalty, updates), opt_state), jnp.exp(log_penalty)
+
+    (log_penalty, opt_state), lambdas = jax.lax.scan(one, (state.log_penalty, state.penalty_opt), (u, live))
+    return state.replace(log_penalty=log_penalty, penalty_opt=opt_state), lambdas
+
+
+@struct.dataclass
+class TrainState:
+    learner: State
+    model_buffer: replay.ReplayBuffer
+    key: jax.Array
+
+
+def make_train(
+    config: Config,
+    data: Transition,
+    model: dynamics.Model,
+    env: Env,
+    reference: Reference | None = None,
+    terminated_fn: Callable[[jax.Array], jax.Array] | None = None,
+) -> Train:
+    """``train(key) -> (state, metrics)``: ``config.steps`` updates on ``data`` (rows of
+    transitions) and rollouts in ``model``, evaluated on ``env``. ``terminated_fn`` ends
+    imagined episodes (default: the env's rule in :mod:`jaxil.envs.termination`)."""
+    configs.check_type(config, Config, "mopo.make_train")
+    check_batch(data, env.spec, "data")
+    if not model.config.predict_reward:
+        raise JaxilError("MOPO needs a model with a reward head: fit it with jaxil train dynamics --predict-reward.")
+    if model.spec.obs_dim != env.spec.obs_dim or model.spec.action_dim != env.spec.action_dim:
+        raise JaxilError(f"the model is for obs {model.spec.obs_dim}, action {model.spec.action_dim}; env "
+                         f"{env.spec.name!r} has obs {env.spec.obs_dim}, action {env.spec.action_dim}.")
+    terminated_fn = terminated_fn or termination_fn(env.spec.name)
+    data = jax.tree.map(jnp.asarray, data)
+    num_chunks, per_chunk = chunking(config.steps // config.rollout_every, config.eval_every // config.rollout_every)
+    example = jax.tree.map(lambda x: x[0], data)
+
+    def init_fn(key: jax.Array) -> TrainState:
+        k_init, k_loop = jax.random.split(key)
+        learner = init(k_init, config, env.spec)
+        return TrainState(learner, replay.init(config.model_buffer_size, example), k_loop)
+
+    def period(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, k_start, k_roll, k_updates = jax.random.split(ts.key, 4)
+        learner = ts.learner
+        starts = sample(k_start, data, config.rollout_batch).obs
+
+        def act(k, obs):
+            return sac.policy(learner.learner, obs).sample(seed=k)
+
+        rows, live, info = model_rollouts.rollout(k_roll, model, act, starts, config.horizon, terminated_fn,
+                                                  prune="terminated", penalty=True)
+        learner, lambdas = tune_penalty(learner, info["uncertainty"], live)
+        rows = rows.replace(reward=rows.reward - lambdas[:, None] * info["uncertainty"])
+        flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rows)
+        buffer = replay.add(ts.model_buffer, flat, keep=live.reshape(-1))
+
+        def one_update(learner, k):
+            k_real, k_model = jax.random.split(k)
+            batch = concat(sample(k_real, data, config.real_batch),
+                           replay.sample(k_model, buffer, config.batch_size - config.real_batch))
+            return update(learner, batch)
+
+        learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(k_updates, config.rollout_every))
+        live_u = jnp.sum(jnp.where(live, info["uncertainty"], 0.0)) / jnp.maximum(jnp.sum(live), 1)
+        metrics = {k: v.mean() for k, v in metrics.items()} | {
+            "penalty": learner.penalty, "uncertainty": live_u, "rollout_live": live.mean(),
+            "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
+        return TrainState(learner, buffer, key), metrics
+
+    def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        metrics = evaluate_policy(env, lambda o: policy(ts.learner, o), key, config.eval_episodes, reference)
+        return metrics | {"updates": ts.learner.learner.step}
+
+    return Train(init_fn, period, evaluate, num_chunks, per_chunk, learner=lambda ts: ts.learner)
