@@ -286,6 +286,7 @@ def test_mopo_beats_the_data_it_learns_from_on_pendulum():
     _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(1), 3))
     final = np.asarray(m["eval_return"])[:, -1]
     data_return = np.mean([e.ret for e in eps])
+    print(f"MOPO final returns {final.round(1)}, the data's {data_return:.1f}")
     assert final.mean() > data_return, f"MOPO {final.round(1)} vs the data's {data_return:.1f}"
     assert np.all(np.asarray(m["updates"])[:, -1] == 6000) and np.all(np.asarray(m["rollout_nonfinite"]) == 0)
     # λ moved towards a mean penalty of 1 (u is small on this model, so λ grew)
