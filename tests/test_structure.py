@@ -29,7 +29,8 @@ LAYERS = {
     2: ("jaxil.il",),
     3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets"),
 }
-HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "__init__"}
+HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "model_based",
+           "__init__"}
 
 
 def module_name(path: Path) -> str:

@@ -30,80 +30,26 @@ import optax
 from flax import struct
 
 from jaxil import configs
-from jaxil.configs import static
 from jaxil.data import replay
-from jaxil.data.datasets import sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.envs.termination import termination_fn
-from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
 from jaxil.loop import Train, chunking
-from jaxil.rl import dynamics, model_rollouts, sac
-from jaxil.types import Transition, check_batch, concat
+from jaxil.rl import dynamics, model_based, sac
+from jaxil.types import Transition, check_batch
 
 
 @struct.dataclass
-class Config(configs.Config):
+class Config(model_based.Config):
     """MOPO with CleanIL's settings (SAC 3×256 SiLU, α from 1, 128 data + 128 model rows,
     5000 × 40 rollouts every 250 updates, λ from 1 towards a mean penalty of 1)."""
 
-    actor_lr: float = 3e-4
-    """Adam learning rate of the actor."""
-    critic_lr: float = 3e-4
-    """Adam learning rate of the critics."""
-    alpha_lr: float = 3e-4
-    """Adam learning rate of the temperature."""
-    gamma: float = 0.99
-    """discount."""
-    tau: float = 0.005
-    """polyak rate of the target critics."""
-    init_alpha: float = 1.0
-    """initial temperature (learned)."""
     penalty_init: float = 1.0
     """initial penalty weight λ."""
     penalty_target: float = 1.0
     """the mean penalty λu that λ is tuned towards."""
     penalty_lr: float = 0.01
     """Adam learning rate of log λ."""
-    hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden widths of actor and critics."""
-    activation: str = static("silu")
-    """activation of actor and critics."""
-    batch_size: int = static(256)
-    """rows per SAC update."""
-    real_batch: int = static(128)
-    """of which rows from the data (the rest from the model buffer)."""
-    rollout_batch: int = static(5000)
-    """start states per rollout."""
-    horizon: int = static(40)
-    """imagined steps per rollout."""
-    rollout_every: int = static(250)
-    """updates between rollouts."""
-    model_buffer_size: int = static(1_000_000)
-    """capacity of the model buffer (FIFO)."""
-    steps: int = static(1_000_000)
-    """SAC updates."""
-    eval_every: int = static(10_000)
-    """updates between evaluations (a multiple of rollout_every)."""
-    eval_episodes: int = static(10)
-    """episodes per evaluation."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0 < self.real_batch < self.batch_size:
-            raise JaxilError(f"real_batch ({self.real_batch}) must lie between 0 and batch_size ({self.batch_size}).")
-        if self.model_buffer_size < self.rollout_batch * self.horizon:
-            raise JaxilError(f"model_buffer_size ({self.model_buffer_size}) must hold one rollout "
-                             f"(rollout_batch × horizon = {self.rollout_batch * self.horizon}).")
-        for name in ("steps", "eval_every"):
-            if getattr(self, name) % self.rollout_every:
-                raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of rollout_every ({self.rollout_every}).")
-
-    def sac_config(self) -> sac.Config:
-        return sac.Config(actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.alpha_lr, gamma=self.gamma,
-                          tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
-                          batch_size=self.batch_size, buffer_size=self.batch_size, warmup_steps=1,
-                          steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes)
 
 
 @struct.dataclass
@@ -179,14 +125,10 @@ def make_train(
     imagined episodes (default: the env's rule in :mod:`jaxil.envs.termination`)."""
     configs.check_type(config, Config, "mopo.make_train")
     check_batch(data, env.spec, "data")
-    if not model.config.predict_reward:
-        raise JaxilError("MOPO needs a model with a reward head: fit it with jaxil train dynamics --predict-reward.")
-    if model.spec.obs_dim != env.spec.obs_dim or model.spec.action_dim != env.spec.action_dim:
-        raise JaxilError(f"the model is for obs {model.spec.obs_dim}, action {model.spec.action_dim}; env "
-                         f"{env.spec.name!r} has obs {env.spec.obs_dim}, action {env.spec.action_dim}.")
+    model_based.check_model(model, env, "MOPO", reward=True)
     terminated_fn = terminated_fn or termination_fn(env.spec.name)
     data = jax.tree.map(jnp.asarray, data)
-    num_chunks, per_chunk = chunking(config.steps // config.rollout_every, config.eval_every // config.rollout_every)
+    num_chunks, per_chunk = chunking(config.steps // config.period, config.eval_every // config.period)
     example = jax.tree.map(lambda x: x[0], data)
 
     def init_fn(key: jax.Array) -> TrainState:
@@ -196,30 +138,14 @@ def make_train(
 
     def period(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, k_start, k_roll, k_updates = jax.random.split(ts.key, 4)
-        learner = ts.learner
-        starts = sample(k_start, data, config.rollout_batch).obs
-
-        def act(k, obs):
-            return sac.policy(learner.learner, obs).sample(seed=k)
-
-        rows, live, info = model_rollouts.rollout(k_roll, model, act, starts, config.horizon, terminated_fn,
-                                                  prune="terminated", penalty=True)
-        learner, lambdas = tune_penalty(learner, info["uncertainty"], live)
+        rows, live, info = model_based.imagine(k_start, k_roll, ts.learner.learner, model, data, config, terminated_fn,
+                                               prune="terminated", penalty=True)
+        learner, lambdas = tune_penalty(ts.learner, info["uncertainty"], live)
         rows = rows.replace(reward=rows.reward - lambdas[:, None] * info["uncertainty"])
-        flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rows)
-        buffer = replay.add(ts.model_buffer, flat, keep=live.reshape(-1))
-
-        def one_update(learner, k):
-            k_real, k_model = jax.random.split(k)
-            batch = concat(sample(k_real, data, config.real_batch),
-                           replay.sample(k_model, buffer, config.batch_size - config.real_batch))
-            return update(learner, batch)
-
-        learner, metrics = jax.lax.scan(one_update, learner, jax.random.split(k_updates, config.rollout_every))
-        live_u = jnp.sum(jnp.where(live, info["uncertainty"], 0.0)) / jnp.maximum(jnp.sum(live), 1)
-        metrics = {k: v.mean() for k, v in metrics.items()} | {
-            "penalty": learner.penalty, "uncertainty": live_u, "rollout_live": live.mean(),
-            "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
+        buffer = model_based.write(ts.model_buffer, rows, live)
+        learner, metrics = model_based.learn(k_updates, learner, buffer, data, config, update)
+        metrics |= {"penalty": learner.penalty, "uncertainty": model_based.live_mean(info["uncertainty"], live),
+                    "rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
         return TrainState(learner, buffer, key), metrics
 
     def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:

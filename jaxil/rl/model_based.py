@@ -1,0 +1,132 @@
+"""What the offline model-based solvers share (MOPO, RAMBO; the model-based IRL family
+builds on them): a SAC learner updated on data rows plus imagined rows, the imagined rows
+rolled out from data start states into a FIFO model buffer."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxil import configs
+from jaxil.configs import static
+from jaxil.data import replay
+from jaxil.data.datasets import sample
+from jaxil.envs.core import Env
+from jaxil.errors import JaxilError
+from jaxil.rl import dynamics, model_rollouts, sac
+from jaxil.types import Transition, concat
+from flax import struct
+
+
+@struct.dataclass
+class Config(configs.Config):
+    """SAC and the imagination schedule, CleanIL's settings (3×256 SiLU, 128 data + 128
+    model rows, 5000 × 40 rollouts every 250 updates)."""
+
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critics."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of the temperature."""
+    gamma: float = 0.99
+    """discount."""
+    tau: float = 0.005
+    """polyak rate of the target critics."""
+    init_alpha: float = 1.0
+    """initial temperature (learned)."""
+    hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of actor and critics."""
+    activation: str = static("silu")
+    """activation of actor and critics."""
+    critic_loss: str = static("mse")
+    """"mse" or "huber" TD loss."""
+    batch_size: int = static(256)
+    """rows per SAC update."""
+    real_batch: int = static(128)
+    """of which rows from the data (the rest from the model buffer)."""
+    rollout_batch: int = static(5000)
+    """start states per rollout."""
+    horizon: int = static(40)
+    """imagined steps per rollout."""
+    rollout_every: int = static(250)
+    """updates between rollouts."""
+    model_buffer_size: int = static(1_000_000)
+    """capacity of the model buffer (FIFO)."""
+    steps: int = static(1_000_000)
+    """SAC updates."""
+    eval_every: int = static(10_000)
+    """updates between evaluations (a multiple of rollout_every)."""
+    eval_episodes: int = static(10)
+    """episodes per evaluation."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.real_batch < self.batch_size:
+            raise JaxilError(f"real_batch ({self.real_batch}) must lie between 0 and batch_size ({self.batch_size}).")
+        if self.model_buffer_size < self.rollout_batch * self.horizon:
+            raise JaxilError(f"model_buffer_size ({self.model_buffer_size}) must hold one rollout "
+                             f"(rollout_batch × horizon = {self.rollout_batch * self.horizon}).")
+        for name in ("steps", "eval_every"):
+            if getattr(self, name) % self.period:
+                raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of {self.period} "
+                                 "(the updates of one loop step).")
+
+    @property
+    def period(self) -> int:
+        """Updates per loop step (one rollout and its updates; solvers may lengthen it)."""
+        return self.rollout_every
+
+    def sac_config(self) -> sac.Config:
+        return sac.Config(actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.alpha_lr, gamma=self.gamma,
+                          tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
+                          critic_loss=self.critic_loss, batch_size=self.batch_size, buffer_size=self.batch_size,
+                          warmup_steps=1, steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+
+
+def check_model(model: dynamics.Model, env: Env, algo: str, reward: bool) -> None:
+    if reward and not model.config.predict_reward:
+        raise JaxilError(f"{algo} needs a model with a reward head: fit it with jaxil train dynamics --predict-reward.")
+    if model.spec.obs_dim != env.spec.obs_dim or model.spec.action_dim != env.spec.action_dim:
+        raise JaxilError(f"the model is for obs {model.spec.obs_dim}, action {model.spec.action_dim}; env "
+                         f"{env.spec.name!r} has obs {env.spec.obs_dim}, action {env.spec.action_dim}.")
+
+
+def imagine(k_start: jax.Array, k_roll: jax.Array, learner: sac.State, model: dynamics.Model, data: Transition,
+            config: Config, terminated_fn: Callable, prune: str, penalty: bool = False):
+    """A rollout of the current (stochastic) policy from ``rollout_batch`` data states:
+    :func:`jaxil.rl.model_rollouts.rollout`'s (rows, live, info)."""
+    starts = sample(k_start, data, config.rollout_batch).obs
+
+    def act(k, obs):
+        return sac.policy(learner, obs).sample(seed=k)
+
+    return model_rollouts.rollout(k_roll, model, act, starts, config.horizon, terminated_fn, prune=prune,
+                                  penalty=penalty)
+
+
+def write(buffer: replay.ReplayBuffer, rows: Transition, live: jax.Array) -> replay.ReplayBuffer:
+    """The live rows of a (horizon, N) rollout into the model buffer."""
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rows)
+    return replay.add(buffer, flat, keep=live.reshape(-1))
+
+
+def learn(key: jax.Array, learner, buffer: replay.ReplayBuffer, data: Transition, config: Config,
+          update: Callable) -> tuple:
+    """``rollout_every`` updates, each on ``real_batch`` data rows + the rest model rows;
+    metrics averaged."""
+
+    def one(learner, k):
+        k_real, k_model = jax.random.split(k)
+        batch = concat(sample(k_real, data, config.real_batch),
+                       replay.sample(k_model, buffer, config.batch_size - config.real_batch))
+        return update(learner, batch)
+
+    learner, metrics = jax.lax.scan(one, learner, jax.random.split(key, config.rollout_every))
+    return learner, {k: v.mean() for k, v in metrics.items()}
+
+
+def live_mean(x: jax.Array, live: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(live, x, 0.0)) / jnp.maximum(jnp.sum(live), 1)
