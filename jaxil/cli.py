@@ -66,6 +66,7 @@ ALGOS: dict[str, Algo] = {
     "dqn": Algo("jaxil.rl.dqn", "rl"),
     "dynamics": Algo("jaxil.rl.dynamics", "model"),
     "mopo": Algo("jaxil.rl.mopo", "offline-model"),
+    "rambo": Algo("jaxil.rl.rambo", "offline-model"),
 }
 
 

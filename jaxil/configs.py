@@ -101,12 +101,14 @@ RANGES: dict[str, Check] = {
     # model-based RL: the uncertainty penalty's weight, its target and its learning rate
     **dict.fromkeys(("penalty_init", "penalty_lr"), POSITIVE),
     "penalty_target": NONNEGATIVE,
+    **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
+    "adv_weight": NONNEGATIVE,
     # sizes and counts (static)
     **dict.fromkeys(("steps", "eval_every", "eval_episodes", "batch_size", "expert_batch", "offline_batch",
                      "replay_batch", "buffer_size", "num_envs", "updates_per_step", "rollout_steps", "num_epochs",
                      "num_minibatches", "disc_updates", "num_qs", "target_update_every", "members", "elites",
                      "max_holdout", "patience", "real_batch", "rollout_batch", "horizon", "rollout_every",
-                     "model_buffer_size"), SIZE),
+                     "model_buffer_size", "model_update_every", "model_steps", "adv_batch", "adv_horizon", "sl_batch"), SIZE),
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives"), COUNT),
 }
 WIDTHS = ("hidden", "disc_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)

@@ -116,6 +116,9 @@ CONFIGS = {
     "dynamics": dict(members=2, elites=1, hidden=(4,), batch_size=4, steps=2, eval_every=1),
     "mopo": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=1,
                  model_buffer_size=8, steps=2, eval_every=1, eval_episodes=1),
+    "rambo": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=1,
+                  model_buffer_size=8, steps=2, eval_every=1, eval_episodes=1, model_update_every=1, model_steps=1,
+                  adv_batch=2, sl_batch=2),
 }
 
 
@@ -152,12 +155,12 @@ def contract_case(name: str, expert_data):
         fit = rows(env, 40, key=1)
         batch = jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t)
         return mod, config, env, (fit, env.spec), (mod.fit_scaler(fit.obs, fit.action),), batch
-    if name == "mopo":  # offline RL in a fitted model: the data's rows and the model
+    if name in ("mopo", "rambo"):  # offline RL in a fitted model: the data's rows and the model
         from jaxil.rl import dynamics
 
         model_cfg = dynamics.Config(**CONFIGS["dynamics"])
         model = dynamics.model(dynamics.init(jax.random.PRNGKey(1), model_cfg, env.spec, dynamics.fit_scaler(t.obs, t.action)))
-        return mod, config, env, (rows(env, 40, key=1), model, env, ref), (), t
+        return mod, config, env, (rows(env, 40, key=1), model, env, ref), (model,) if name == "rambo" else (), t
     batch = {"recoil": (t, t), "recoil_online": (t, t), "sqil": (t, t), "gail": (t, t, t), "airl": (t, t, t)}.get(name, t)
     args = (expert, t, env, ref) if name == "recoil" else (expert, env, ref)
     extra = stats if name in ("bc", "iqlearn", "ibc", "recoil", "recoil_online") else ()

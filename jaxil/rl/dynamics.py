@@ -243,6 +243,13 @@ def model(state: State) -> Model:
     return Model(state.best_params, state.scaler, elites(state), state.config, state.spec)
 
 
+def elites_only(m: Model) -> Model:
+    """The model reduced to its elites (what RAMBO and RMIRL train and sample)."""
+    e = int(m.elites.shape[0])
+    params = jax.tree.map(lambda p: p[m.elites], m.params)
+    return Model(params, m.scaler, jnp.arange(e), m.config.replace(members=e, elites=e), m.spec)
+
+
 def _split(m: Model, sample: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     next_obs = obs + sample[..., : m.spec.obs_dim] * m.scaler.std[: m.spec.obs_dim]
     return next_obs, (sample[..., -1] if m.config.predict_reward else None)
