@@ -4,20 +4,23 @@ rolled out from data start states into a FIFO model buffer."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jaxil import configs
 from jaxil.configs import static
 from jaxil.data import replay
 from jaxil.data.datasets import sample
 from jaxil.envs.core import Env
+from jaxil.envs.termination import termination_fn
 from jaxil.errors import JaxilError
+from jaxil.evaluation import Reference, evaluate_policy
+from jaxil.loop import Train, chunking
 from jaxil.rl import dynamics, model_rollouts, sac
-from jaxil.types import Transition, concat
-from flax import struct
+from jaxil.types import Transition, check_batch, concat
 
 
 @struct.dataclass
@@ -130,3 +133,45 @@ def learn(key: jax.Array, learner, buffer: replay.ReplayBuffer, data: Transition
 
 def live_mean(x: jax.Array, live: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(live, x, 0.0)) / jnp.maximum(jnp.sum(live), 1)
+
+
+@struct.dataclass
+class TrainState:
+    learner: Any  # the solver's State; its ``learner`` field is the SAC learner
+    model_buffer: replay.ReplayBuffer
+    key: jax.Array
+
+
+def make_loop(
+    config: Config,
+    data: Transition,
+    model: dynamics.Model,
+    env: Env,
+    reference: Reference | None,
+    terminated_fn: Callable[[jax.Array], jax.Array] | None,
+    algo: str,
+    init_learner: Callable[[jax.Array, Transition], Any],
+    period: Callable[[TrainState, Transition, Callable], tuple[TrainState, dict]],
+    policy: Callable,
+) -> Train:
+    """The loop of an offline model-based solver: data and model checked, an empty model
+    buffer, ``period(ts, data, terminated_fn)`` per loop step (``config.period`` updates),
+    the policy evaluated on ``env`` with the updates done. ``terminated_fn`` ends imagined
+    episodes (default: the env's rule in :mod:`jaxil.envs.termination`)."""
+    check_batch(data, env.spec, "data")
+    check_model(model, env, algo, reward=True)
+    terminated_fn = terminated_fn or termination_fn(env.spec.name)
+    data = jax.tree.map(jnp.asarray, data)
+    num_chunks, per_chunk = chunking(config.steps // config.period, config.eval_every // config.period)
+    example = jax.tree.map(lambda x: x[0], data)
+
+    def init_fn(key: jax.Array) -> TrainState:
+        k_init, k_loop = jax.random.split(key)
+        return TrainState(init_learner(k_init, data), replay.init(config.model_buffer_size, example), k_loop)
+
+    def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        metrics = evaluate_policy(env, lambda o: policy(ts.learner, o), key, config.eval_episodes, reference)
+        return metrics | {"updates": ts.learner.learner.step}
+
+    return Train(init_fn, lambda ts: period(ts, data, terminated_fn), evaluate, num_chunks, per_chunk,
+                 learner=lambda ts: ts.learner)

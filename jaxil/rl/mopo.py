@@ -30,13 +30,11 @@ import optax
 from flax import struct
 
 from jaxil import configs
-from jaxil.data import replay
 from jaxil.envs.core import Env, EnvSpec
-from jaxil.envs.termination import termination_fn
-from jaxil.evaluation import Reference, evaluate_policy
-from jaxil.loop import Train, chunking
+from jaxil.evaluation import Reference
+from jaxil.loop import Train
 from jaxil.rl import dynamics, model_based, sac
-from jaxil.types import Transition, check_batch
+from jaxil.types import Transition
 
 
 @struct.dataclass
@@ -105,13 +103,6 @@ def tune_penalty(state: State, u: jax.Array, live: jax.Array) -> tuple[State, ja
     return state.replace(log_penalty=log_penalty, penalty_opt=opt_state), lambdas
 
 
-@struct.dataclass
-class TrainState:
-    learner: State
-    model_buffer: replay.ReplayBuffer
-    key: jax.Array
-
-
 def make_train(
     config: Config,
     data: Transition,
@@ -124,19 +115,8 @@ def make_train(
     transitions) and rollouts in ``model``, evaluated on ``env``. ``terminated_fn`` ends
     imagined episodes (default: the env's rule in :mod:`jaxil.envs.termination`)."""
     configs.check_type(config, Config, "mopo.make_train")
-    check_batch(data, env.spec, "data")
-    model_based.check_model(model, env, "MOPO", reward=True)
-    terminated_fn = terminated_fn or termination_fn(env.spec.name)
-    data = jax.tree.map(jnp.asarray, data)
-    num_chunks, per_chunk = chunking(config.steps // config.period, config.eval_every // config.period)
-    example = jax.tree.map(lambda x: x[0], data)
 
-    def init_fn(key: jax.Array) -> TrainState:
-        k_init, k_loop = jax.random.split(key)
-        learner = init(k_init, config, env.spec)
-        return TrainState(learner, replay.init(config.model_buffer_size, example), k_loop)
-
-    def period(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+    def period(ts: model_based.TrainState, data: Transition, terminated_fn: Callable):
         key, k_start, k_roll, k_updates = jax.random.split(ts.key, 4)
         rows, live, info = model_based.imagine(k_start, k_roll, ts.learner.learner, model, data, config, terminated_fn,
                                                prune="terminated", penalty=True)
@@ -146,10 +126,7 @@ def make_train(
         learner, metrics = model_based.learn(k_updates, learner, buffer, data, config, update)
         metrics |= {"penalty": learner.penalty, "uncertainty": model_based.live_mean(info["uncertainty"], live),
                     "rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
-        return TrainState(learner, buffer, key), metrics
+        return model_based.TrainState(learner, buffer, key), metrics
 
-    def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        metrics = evaluate_policy(env, lambda o: policy(ts.learner, o), key, config.eval_episodes, reference)
-        return metrics | {"updates": ts.learner.learner.step}
-
-    return Train(init_fn, period, evaluate, num_chunks, per_chunk, learner=lambda ts: ts.learner)
+    return model_based.make_loop(config, data, model, env, reference, terminated_fn, "MOPO",
+                                 lambda key, _: init(key, config, env.spec), period, policy)

@@ -33,15 +33,13 @@ from flax import struct
 
 from jaxil import configs
 from jaxil.configs import static
-from jaxil.data import replay
 from jaxil.data.datasets import sample
 from jaxil.envs.core import Env, EnvSpec
-from jaxil.envs.termination import termination_fn
 from jaxil.errors import JaxilError
-from jaxil.evaluation import Reference, evaluate_policy
-from jaxil.loop import Train, chunking
+from jaxil.evaluation import Reference
+from jaxil.loop import Train
 from jaxil.rl import dynamics, model_based, sac
-from jaxil.types import Transition, check_batch
+from jaxil.types import Transition
 
 
 @struct.dataclass
@@ -164,13 +162,6 @@ def adversarial_step(state: State, key: jax.Array, data: Transition,
                          adv_t=jnp.where(keep, state.adv_t + 1, 0)), metrics
 
 
-@struct.dataclass
-class TrainState:
-    learner: State
-    model_buffer: replay.ReplayBuffer
-    key: jax.Array
-
-
 def make_train(
     config: Config,
     data: Transition,
@@ -183,28 +174,21 @@ def make_train(
     ``model`` (adversarially trained as it goes), evaluated on ``env``. One loop step is
     ``model_update_every`` updates (with their rollouts), then one adversarial phase."""
     configs.check_type(config, Config, "rambo.make_train")
-    check_batch(data, env.spec, "data")
-    model_based.check_model(model, env, "RAMBO", reward=True)
-    terminated_fn = terminated_fn or termination_fn(env.spec.name)
-    data = jax.tree.map(jnp.asarray, data)
-    num_chunks, per_chunk = chunking(config.steps // config.period, config.eval_every // config.period)
-    example = jax.tree.map(lambda x: x[0], data)
 
-    def init_fn(key: jax.Array) -> TrainState:
-        k_init, k_start, k_loop = jax.random.split(key, 3)
-        learner = init(k_init, config, env.spec, model, sample(k_start, data, config.adv_batch).obs)
-        return TrainState(learner, replay.init(config.model_buffer_size, example), k_loop)
+    def init_learner(key: jax.Array, data: Transition) -> State:
+        k_init, k_start = jax.random.split(key)
+        return init(k_init, config, env.spec, model, sample(k_start, data, config.adv_batch).obs)
 
-    def rollout_and_learn(ts: TrainState, key: jax.Array):
-        k_start, k_roll, k_updates = jax.random.split(key, 3)
-        rows, live, info = model_based.imagine(k_start, k_roll, ts.learner.learner, ts.learner.model, data, config,
-                                               terminated_fn, prune="bound")
-        buffer = model_based.write(ts.model_buffer, rows, live)
-        learner, metrics = model_based.learn(k_updates, ts.learner, buffer, data, config, update)
-        metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
-        return ts.replace(learner=learner, model_buffer=buffer), metrics
+    def period(ts: model_based.TrainState, data: Transition, terminated_fn: Callable):
+        def rollout_and_learn(ts: model_based.TrainState, key: jax.Array):
+            k_start, k_roll, k_updates = jax.random.split(key, 3)
+            rows, live, info = model_based.imagine(k_start, k_roll, ts.learner.learner, ts.learner.model, data, config,
+                                                   terminated_fn, prune="bound")
+            buffer = model_based.write(ts.model_buffer, rows, live)
+            learner, metrics = model_based.learn(k_updates, ts.learner, buffer, data, config, update)
+            metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
+            return ts.replace(learner=learner, model_buffer=buffer), metrics
 
-    def period(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, k_learn, k_model = jax.random.split(ts.key, 3)
         ts, metrics = jax.lax.scan(rollout_and_learn, ts, jax.random.split(k_learn, config.period // config.rollout_every))
         learner, model_metrics = jax.lax.scan(lambda s, k: adversarial_step(s, k, data, terminated_fn), ts.learner,
@@ -212,8 +196,5 @@ def make_train(
         metrics = {k: v.mean() for k, v in (metrics | model_metrics).items()}
         return ts.replace(learner=learner, key=key), metrics
 
-    def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        metrics = evaluate_policy(env, lambda o: policy(ts.learner, o), key, config.eval_episodes, reference)
-        return metrics | {"updates": ts.learner.learner.step}
-
-    return Train(init_fn, period, evaluate, num_chunks, per_chunk, learner=lambda ts: ts.learner)
+    return model_based.make_loop(config, data, model, env, reference, terminated_fn, "RAMBO", init_learner, period,
+                                 policy)
