@@ -288,7 +288,8 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         "wall_s": round(wall_s, 2),
         "out": str(out),
     }
-    if ALGOS[run_config["algo"]].kind == "model":  # a model has no return; its hold-out error ranks it
+    algo = ALGOS.get(run_config["algo"])  # None for reward-transfer runs
+    if algo is not None and algo.kind == "model":  # a model has no return; its hold-out error ranks it
         summary["expert_dataset"] = run_config.get("expert_dataset")
         summary["holdout_mse"] = aggregate([last[s]["holdout_mse"] for s in seeds])
         summary["epochs"] = [int(last[s]["epochs"]) for s in seeds]
