@@ -70,10 +70,10 @@ class Config(model_based.Config):
     """data rows per member in the supervised term."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # every size is checked ≥ 1 first
         if self.model_update_every % self.rollout_every:
             raise JaxilError(f"model_update_every ({self.model_update_every}) must be a multiple of rollout_every "
                              f"({self.rollout_every}).")
-        super().__post_init__()
 
     @property
     def period(self) -> int:
