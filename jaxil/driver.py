@@ -379,6 +379,8 @@ def _run(
             _append_csv(out, _csv_rows(metrics, c + 1, seeds))
             # before anything is saved: a diverged state never replaces a finite checkpoint
             problem = nonfinite(runner.finite(carry), metrics, seeds)
+            if problem is None and train.problem is not None:
+                problem = train.problem(metrics)
             if problem is not None:
                 mngr.wait_until_finished()
                 kept = sorted(mngr.all_steps())

@@ -39,6 +39,8 @@ class Train:
     learner: the loop's state -> the learner in it, what the algorithm's ``init`` returns
         and its ``update``, ``policy`` and ``learned_reward`` take. Offline loops carry the
         learner alone (the identity); online loops carry it with envs and buffers.
+    problem: chunk metrics (host arrays, one value per seed) -> what went wrong, or None;
+        the driver stops a run with this message (e.g. a model whose rollouts diverge).
     """
 
     init: Callable[[jax.Array], Any]
@@ -47,6 +49,7 @@ class Train:
     num_chunks: int
     steps_per_chunk: int
     learner: Callable[[Any], Any] = lambda state: state
+    problem: Callable[[Metrics], str | None] | None = None
 
     @property
     def num_steps(self) -> int:

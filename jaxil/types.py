@@ -110,6 +110,14 @@ def transition(obs: jax.Array, action: jax.Array, next_obs: jax.Array, terminate
     return Transition(obs, action, zeros, next_obs, terminated, zeros.astype(bool))
 
 
+def example_transition(spec) -> Transition:
+    """One unbatched all-zero transition of ``spec``'s shapes and dtypes (what a replay
+    buffer's layout is built from)."""
+    obs = jnp.zeros(spec.obs_dim)
+    return Transition(obs, jnp.zeros(spec.action_shape, spec.action_dtype), jnp.zeros(()), obs, jnp.zeros((), bool),
+                      jnp.zeros((), bool))
+
+
 def concat(a: Transition, b: Transition) -> Transition:
     return jax.tree.map(lambda x, y: jnp.concatenate([x, y], axis=0), a, b)
 

@@ -338,3 +338,93 @@ def test_rambo_advantage_and_elites_only(pendulum_medium):
     adv = np.asarray(t.reward) + 0.99 * (1 - np.asarray(t.terminated)) * q(t.next_obs, a_next) - q(t.obs, t.action)
     expected = np.clip((adv - adv.mean()) / (adv.std() + 1e-6), -1.5, 1.5)
     np.testing.assert_allclose(rambo.normalised_advantage(state, t), expected, rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# MBPO: the model refitted inside the loop, and what it buys
+
+
+def test_mbpo_pieces_horizon_rows_and_refit():
+    from jaxil.data import replay
+    from jaxil.rl import mbpo
+
+    # h = 1 + ⌊clip((t − 100)/(300 − 100), 0, 1)·(5 − 1)⌋
+    cfg = mbpo.Config(min_horizon=1, max_horizon=5, horizon_from=100, horizon_to=300, warmup_steps=500)
+    hs = [int(mbpo.horizon(cfg, jnp.asarray(t))) for t in (0, 100, 149, 150, 250, 299, 300, 10_000)]
+    assert hs == [1, 1, 1, 2, 4, 4, 5, 5]
+
+    # up to `rows` distinct valid rows of the buffer, in random order, without replacement
+    buf = replay.init(10, jax.tree.map(lambda x: x[0], linear_gaussian(1, 0)))
+    buf = replay.add(buf, linear_gaussian(7, 0))
+    rows, count = mbpo.shuffled_rows(jax.random.PRNGKey(0), buf, 5)
+    valid = np.asarray(replay.contents(buf).obs)
+    assert int(count) == 5 and len({tuple(r) for r in np.asarray(rows.obs)}) == 5
+    assert all(any(np.array_equal(r, v) for v in valid) for r in np.asarray(rows.obs))
+    rows, count = mbpo.shuffled_rows(jax.random.PRNGKey(0), buf, 20)
+    assert rows.obs.shape == (10, 2) and int(count) == 7
+    assert sorted(map(tuple, np.asarray(rows.obs)[:7])) == sorted(map(tuple, valid))
+
+    # refit reads the first `count` rows only: garbage after them changes nothing it learns
+    good, junk = linear_gaussian(3000, 0), linear_gaussian(1000, 1)
+    junk = junk.replace(next_obs=junk.next_obs + 1e4, reward=junk.reward - 1e4, obs=junk.obs * 1e3)
+    rows = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), good, junk)
+    cfg = dynamics.Config(members=3, elites=2, hidden=(32, 32), min_std=0.01, lr=1e-3, batch_size=128, steps=40,
+                          patience=5, weight_decay=(0.0,) * 3)
+    state = dynamics.init(jax.random.PRNGKey(0), cfg, LINEAR, dynamics.Scaler(jnp.zeros(3), jnp.ones(3)))
+    state, fit = jax.jit(dynamics.refit)(state, jax.random.PRNGKey(1), rows, jnp.asarray(3000))
+    # scaler from the 2400 training rows (the first 600 held out)
+    train_in = np.concatenate([np.asarray(good.obs), np.asarray(good.action)], 1)[600:]
+    np.testing.assert_allclose(state.scaler.mean, train_in.mean(0), atol=1e-5)
+    np.testing.assert_allclose(state.scaler.std, train_in.std(0), rtol=1e-4)
+    assert 0 < int(fit["model_epochs"]) <= 40 and float(fit["holdout_mse"]) < 0.1
+    m = dynamics.model(state)
+    test = linear_gaussian(1000, 2)
+    next_obs, _ = dynamics.step(m, jax.random.PRNGKey(3), test.obs, test.action)
+    true_next = np.asarray(test.obs) @ A.T + np.asarray(test.action) @ B.T
+    assert np.abs(np.asarray(next_obs) - true_next).std() < 0.3  # noise std 0.05–0.2 plus the fit's error
+
+
+def test_mbpo_learns_pendulum_in_fewer_env_steps_than_sac():
+    """MBPO's reason to exist: every seed scores ≥ 85 normalized within 1500 env steps,
+    where SAC with the same networks, settings and seeds stays below 85 throughout.
+    Measured: MBPO first reaches 85 at 1250, 1000 and 1500 steps; SAC with these settings
+    at 2750 and 3750 (two seeds, 6000 steps)."""
+    from jaxil.evaluation import Reference
+    from jaxil.rl import mbpo, sac
+
+    env = envs.make("pendulum")
+    _, info = data.load(data.default_dataset_id("pendulum"), env)
+    ref = Reference(info.random_return, info.expert_return)
+    # CleanIL's Huber critics (with the MSE loss MBPO's high update rate learns much slower here)
+    shared = dict(hidden=(64, 64), activation="relu", actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, init_alpha=0.2,
+                  critic_loss="huber", warmup_steps=500, buffer_size=10_000, steps=1500, eval_every=250,
+                  eval_episodes=10)
+    # a small ensemble, 2000 rollouts of 5 steps every 250 env steps, 10 updates per env step
+    cfg = mbpo.Config(**shared, model_members=5, model_elites=3, model_hidden=(64, 64), model_lr=1e-3,
+                      model_epochs=50, rollout_batch=2000, min_horizon=5, max_horizon=5, model_buffer_size=30_000)
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+
+    def seeds(train):  # one after the other: on 2 CPU cores a vmap over seeds is slower
+        runs = [train(k)[1] for k in keys]
+        return {k: np.stack([np.asarray(r[k]) for r in runs]) for k in runs[0]}
+
+    m, s = seeds(jax.jit(mbpo.make_train(cfg, env, ref))), seeds(jax.jit(sac.make_train(sac.Config(**shared), env, ref)))
+    mbpo_scores, sac_scores = np.asarray(m["normalized_score"]), np.asarray(s["normalized_score"])
+    print(f"every 250 env steps: MBPO {mbpo_scores.round(1)}, SAC {sac_scores.round(1)}")
+    assert np.all(m["env_steps"][:, -1] == 1500) and np.all(s["env_steps"][:, -1] == 1500)
+    assert np.all(mbpo_scores.max(1) >= 85) and np.all(sac_scores.max(1) < 85), (mbpo_scores, sac_scores)
+    assert np.all(m["rollout_nonfinite"] == 0) and np.all(m["horizon"] == 5)
+
+
+def test_model_based_runs_stop_when_rollouts_diverge(tmp_path):
+    from jaxil import driver
+    from jaxil.loop import Train
+
+    assert model_rollouts.nonfinite_problem({"rollout_nonfinite": np.array([0.0, 0.005])}) is None
+    # a model whose predictions turn non-finite on 3% of the rows in chunk 2
+    train = Train(init=lambda key: {"w": jnp.ones(())},
+                  step=lambda s: (s, {"rollout_nonfinite": jnp.where(s["w"] > 0, 0.03, 0.0)}),
+                  evaluate=lambda s, key: {}, num_chunks=3, steps_per_chunk=1, problem=model_rollouts.nonfinite_problem)
+    with pytest.raises(driver.DivergedError, match="chunk 1.*non-finite states for 3.0% of the imagined rows.*Refit"):
+        driver.run(train, [0], tmp_path, progress=False)
+    assert driver.checkpoint_steps(tmp_path) == []

@@ -129,9 +129,14 @@ def net(config: Config, spec: EnvSpec, members: int | None = None, per_member_in
                             config.min_std, config.max_std, per_member_input)
 
 
-def fit_scaler(obs: jax.Array, action: jax.Array) -> Scaler:
+def fit_scaler(obs: jax.Array, action: jax.Array, weight: jax.Array | None = None) -> Scaler:
+    """Mean and std of the inputs [s, a], over the rows where ``weight`` (0 or 1) is set."""
     x = jnp.concatenate([obs, action], -1)
-    return Scaler(x.mean(0), jnp.maximum(x.std(0), 1e-6))
+    if weight is None:
+        return Scaler(x.mean(0), jnp.maximum(x.std(0), 1e-6))
+    w = (weight / jnp.maximum(weight.sum(), 1))[:, None]
+    mean = jnp.sum(w * x, 0)
+    return Scaler(mean, jnp.maximum(jnp.sqrt(jnp.sum(w * jnp.square(x - mean), 0)), 1e-6))
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec, scaler: Scaler) -> State:
@@ -196,11 +201,15 @@ def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]
     return state.replace(params=optax.apply_updates(state.params, updates), opt=opt), metrics | {"model_loss": loss}
 
 
-def holdout_mse(params, state: State, rows: Transition) -> jax.Array:
-    """(members,) mean squared error of each member's mean prediction on ``rows``."""
+def holdout_mse(params, state: State, rows: Transition, mask: jax.Array | None = None) -> jax.Array:
+    """(members,) mean squared error of each member's mean prediction on ``rows`` (those
+    where ``mask`` is set)."""
     x = state.scaler(jnp.concatenate([rows.obs, rows.action], -1))
     mean, _ = net(state.config, state.spec).apply(params, x)
-    return jnp.mean(jnp.square(mean - targets(state, rows)[None]), axis=(1, 2))
+    err = jnp.square(mean - targets(state, rows)[None])
+    if mask is None:
+        return jnp.mean(err, axis=(1, 2))
+    return jnp.sum(jnp.where(mask[None, :, None], err, 0.0), (1, 2)) / (jnp.maximum(mask.sum(), 1) * err.shape[-1])
 
 
 def keep_best(state: State, mse: jax.Array) -> State:
@@ -221,6 +230,49 @@ def keep_best(state: State, mse: jax.Array) -> State:
 def elites(state: State) -> jax.Array:
     """Indices of the ``elites`` members with the lowest hold-out MSE, best first."""
     return jnp.argsort(state.best_mse)[: state.config.elites]
+
+
+def refit(state: State, key: jax.Array, rows: Transition, count: jax.Array) -> tuple[State, dict[str, jax.Array]]:
+    """Fit inside jit to the first ``count`` of ``rows`` (a fixed number R of rows, of
+    which ``count`` are real: e.g. a replay buffer's rows in random order), continuing from
+    the state's weights, as MBPO refits its model: the first min(⌊ratio·count⌋,
+    ``max_holdout``) rows held out, the scaler refitted on the rest, per-member shuffles,
+    up to ``config.steps`` epochs with early stopping, every member back at its best
+    weights. Epochs and minibatches are loops of traced length, so R stays the only shape."""
+    cfg = state.config
+    r = rows.obs.shape[0]
+    n_hold = jnp.minimum((cfg.holdout_ratio * count).astype(jnp.int32), cfg.max_holdout)
+    pos = jnp.arange(r)
+    train = (pos >= n_hold) & (pos < count)
+    held_rows = min(cfg.max_holdout, r)
+    held = jax.tree.map(lambda x: x[:held_rows], rows)
+    held_mask = jnp.arange(held_rows) < n_hold
+    state = state.replace(scaler=fit_scaler(rows.obs, rows.action, train.astype(jnp.float32)),
+                          best_params=state.params, best_mse=jnp.full(cfg.members, jnp.inf),
+                          since_improved=jnp.zeros((), jnp.int32), epochs=jnp.zeros((), jnp.int32),
+                          stopped=jnp.zeros((), bool))
+    batches = (count - n_hold) // cfg.batch_size
+
+    def epoch(carry):
+        learner, key = carry
+        key, k = jax.random.split(key)
+        # each member its own shuffle of the training rows: the others sort last
+        order = jnp.argsort(jnp.where(train, jax.random.uniform(k, (cfg.members, r)), 2.0), axis=1)
+
+        def minibatch(b, learner):
+            idx = jax.lax.dynamic_slice_in_dim(order, b * cfg.batch_size, cfg.batch_size, axis=1)
+            return update(learner, jax.tree.map(lambda x: x[idx], rows))[0]
+
+        learner = jax.lax.fori_loop(0, batches, minibatch, learner)
+        mse = holdout_mse(learner.params, learner, held, held_mask)
+        return keep_best(learner.replace(epochs=learner.epochs + 1), mse), key
+
+    def running(carry):
+        return ~carry[0].stopped & (carry[0].epochs < cfg.steps)
+
+    state, _ = jax.lax.while_loop(running, epoch, (state, key))
+    state = state.replace(params=state.best_params)
+    return state, {"model_epochs": state.epochs, "holdout_mse": jnp.mean(state.best_mse[elites(state)])}
 
 
 # --------------------------------------------------------------------------------------

@@ -174,4 +174,4 @@ def make_loop(
         return metrics | {"updates": ts.learner.learner.step}
 
     return Train(init_fn, lambda ts: period(ts, data, terminated_fn), evaluate, num_chunks, per_chunk,
-                 learner=lambda ts: ts.learner)
+                 learner=lambda ts: ts.learner, problem=model_rollouts.nonfinite_problem)

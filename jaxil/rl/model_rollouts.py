@@ -13,7 +13,8 @@ terminal). A row stops being live:
   rolling, written with their sticky flag.
 
 Under both rules a step whose prediction is not finite is not written and its row dies;
-the count comes back so a caller can stop a diverging model with a clear error.
+the count comes back so a caller can stop a diverging model with a clear error
+(:func:`nonfinite_problem`, which the driver calls on every chunk's metrics).
 """
 
 from __future__ import annotations
@@ -22,12 +23,28 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxil.errors import JaxilError
 from jaxil.rl import dynamics
 from jaxil.types import Transition
 
 PRUNING = ("terminated", "bound")
+NONFINITE_LIMIT = 0.01
+"""The share of a rollout's rows whose prediction may turn non-finite before a run stops."""
+
+
+def nonfinite_problem(metrics: dict) -> str | None:
+    """What to tell the user when more than :data:`NONFINITE_LIMIT` of the rollout rows
+    met a non-finite prediction (metric ``rollout_nonfinite``, a share per rollout,
+    averaged over the chunk), else None."""
+    share = np.asarray(metrics.get("rollout_nonfinite", 0.0), np.float64).reshape(-1)
+    if not np.any(share > NONFINITE_LIMIT):
+        return None
+    return (f"the dynamics model predicted non-finite states for {100 * share.max():.1f}% of the imagined rows "
+            f"(the limit is {100 * NONFINITE_LIMIT:g}%; per seed: {np.round(100 * share, 2).tolist()}%): it "
+            "diverges where the policy takes it. Refit the model (more data, more weight decay) or shorten the "
+            "imagined horizon")
 
 
 def rollout(

@@ -125,7 +125,7 @@ def make_train(
         buffer = model_based.write(ts.model_buffer, rows, live)
         learner, metrics = model_based.learn(k_updates, learner, buffer, data, config, update)
         metrics |= {"penalty": learner.penalty, "uncertainty": model_based.live_mean(info["uncertainty"], live),
-                    "rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
+                    "rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
         return model_based.TrainState(learner, buffer, key), metrics
 
     return model_based.make_loop(config, data, model, env, reference, terminated_fn, "MOPO",

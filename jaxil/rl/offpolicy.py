@@ -28,7 +28,7 @@ from jaxil.evaluation import Reference, evaluate_policy
 from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train, chunking
-from jaxil.types import RewardFn, Transition, relabel
+from jaxil.types import RewardFn, Transition, example_transition, relabel
 
 
 @struct.dataclass
@@ -97,6 +97,54 @@ def env_step(env: Env, ts: TrainState, act: Behaviour) -> TrainState:
     return ts.replace(buffer=replay.add(ts.buffer, t), key=key)
 
 
+def initial_state(config: LoopConfig, env: Env, init_learner: Callable[[jax.Array], Learner],
+                  warmup: Behaviour) -> Callable[[jax.Array], TrainState]:
+    """``init(key)``: the learner, reset envs, an empty buffer filled by
+    ``config.warmup_steps`` env steps of ``warmup``."""
+    n = config.num_envs
+
+    def init_fn(key: jax.Array) -> TrainState:
+        k_agent, k_env, k_run = jax.random.split(key, 3)
+        env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
+        ts = TrainState(
+            init_learner(k_agent), replay.init(config.buffer_size, example_transition(env.spec)), env_state, obs,
+            jnp.zeros(n), jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
+        )
+        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, warmup), None), ts, None, config.warmup_steps // n)
+        return ts
+
+    return init_fn
+
+
+def evaluator(config: LoopConfig, env: Env, policy_fn: Callable[[Learner, jax.Array], Any],
+              reference: Reference | None = None, heldout: Transition | None = None) -> Callable:
+    """``evaluate(ts, key)``: ``config.eval_episodes`` episodes of ``policy_fn``'s mode, the
+    env steps taken after warm-up, and with ``heldout`` expert transitions their
+    log-likelihood and action error."""
+
+    def evaluate(ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        m = evaluate_policy(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference, heldout)
+        return m | {"env_steps": (ts.iteration * config.num_envs).astype(jnp.float32)}
+
+    return evaluate
+
+
+def iteration(env: Env, ts: TrainState, learn: Learn, updates: int, behaviour: Behaviour) -> tuple[TrainState, dict]:
+    """One iteration: ``updates`` calls of ``learn``, then every env stepped once with
+    ``behaviour``; the learn metrics averaged, plus the last finished episode's return."""
+    # Learn first, then act with the updated policy: see jaxil.data.replay for why this
+    # order keeps the buffer write in place.
+    def learn_once(carry, _):
+        agent, key = carry
+        key, k = jax.random.split(key)
+        agent, metrics = learn(agent, ts.buffer, k)
+        return (agent, key), metrics
+
+    (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, updates)
+    ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), behaviour)
+    return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
+
+
 def make_train(
     config: LoopConfig,
     env: Env,
@@ -119,36 +167,12 @@ def make_train(
     warmup = random_behaviour(spec) if warmup is None else warmup
     behaviour = policy_behaviour(policy_fn) if behaviour is None else behaviour
 
-    def init_fn(key):
-        k_agent, k_env, k_run = jax.random.split(key, 3)
-        env_state, obs = jax.vmap(env.reset)(jax.random.split(k_env, n))
-        example = Transition(
-            obs[0], jnp.zeros(spec.action_shape, jnp.int32 if spec.discrete else jnp.float32), jnp.zeros(()), obs[0], jnp.zeros((), bool), jnp.zeros((), bool)
-        )
-        ts = TrainState(
-            init_learner(k_agent), replay.init(config.buffer_size, example), env_state, obs, jnp.zeros(n),
-            jnp.zeros(()), jnp.zeros((), jnp.int32), k_run,
-        )
-        ts, _ = jax.lax.scan(lambda s, _: (env_step(env, s, warmup), None), ts, None, config.warmup_steps // n)
-        return ts
+    init_fn = initial_state(config, env, init_learner, warmup)
 
     def step(ts: TrainState):
-        # Learn first, then act with the updated policy: see jaxil.data.replay for why
-        # this order keeps the buffer write in place.
-        def learn_once(carry, _):
-            agent, key = carry
-            key, k = jax.random.split(key)
-            agent, metrics = learn(agent, ts.buffer, k)
-            return (agent, key), metrics
+        return iteration(env, ts, learn, config.updates_per_step, behaviour)
 
-        (agent, key), metrics = jax.lax.scan(learn_once, (ts.agent, ts.key), None, config.updates_per_step)
-        ts = env_step(env, ts.replace(agent=agent, key=key, iteration=ts.iteration + 1), behaviour)
-        return ts, jax.tree.map(jnp.mean, metrics) | {"train_return": ts.last_return}
-
-    def evaluate(ts: TrainState, key: jax.Array):
-        m = evaluate_policy(env, lambda o: policy_fn(ts.agent, o), key, config.eval_episodes, reference, heldout)
-        return m | {"env_steps": (ts.iteration * n).astype(jnp.float32)}  # after warm-up
-
+    evaluate = evaluator(config, env, policy_fn, reference, heldout)
     num_chunks, steps_per_chunk = chunking(config.steps // n, config.eval_every // n)
     return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=num_chunks, steps_per_chunk=steps_per_chunk,
                  learner=lambda ts: ts.agent)

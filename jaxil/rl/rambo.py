@@ -186,7 +186,7 @@ def make_train(
                                                    terminated_fn, prune="bound")
             buffer = model_based.write(ts.model_buffer, rows, live)
             learner, metrics = model_based.learn(k_updates, ts.learner, buffer, data, config, update)
-            metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"].astype(jnp.float32)}
+            metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
             return ts.replace(learner=learner, model_buffer=buffer), metrics
 
         key, k_learn, k_model = jax.random.split(ts.key, 3)
