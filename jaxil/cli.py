@@ -5,6 +5,7 @@
     jaxil eval DIR [--episodes N]
     jaxil reward-transfer DIR [--steps N] [--out DIR]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
+    jaxil export-model DIR --out DIR [--seed S]
     jaxil data list [--json]
     jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
                    [--work-dir DIR]
@@ -67,6 +68,7 @@ ALGOS: dict[str, Algo] = {
     "dynamics": Algo("jaxil.rl.dynamics", "model"),
     "mopo": Algo("jaxil.rl.mopo", "offline-model"),
     "rambo": Algo("jaxil.rl.rambo", "offline-model"),
+    "mbpo": Algo("jaxil.rl.mbpo", "rl"),
 }
 
 
@@ -165,7 +167,8 @@ def train_args_class(algo: str, argv: list[str] | None = None):
             dataset: str | None = None
             """transitions to learn from, all episodes (default: jaxil/<env>/medium-v0)."""
             model: str | None = None
-            """a jaxil train dynamics run directory, fitted with a reward head (required)."""
+            """a fitted dynamics model with a reward head: a jaxil train dynamics run directory or a
+            jaxil export-model directory (default: the model jaxil ships for the env, if any)."""
 
     TrainArgs.__name__ = f"train_{algo}"
     TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})." + (
@@ -226,10 +229,12 @@ def build(
                        "num_expert_trajs": num_trajs}
         return train, run_config, None
     if kind == "offline-model":  # offline RL in a fitted model, scored against the expert data's references
-        from jaxil.models import load_dynamics
+        from jaxil.models import load_dynamics, shipped_model
 
+        model = model or shipped_model(env_name)
         if model is None:
-            raise JaxilError(f"{algo} needs a fitted dynamics model: pass --model DIR, the --out of "
+            raise JaxilError(f"{algo} needs a fitted dynamics model and jaxil ships none for {env_name!r}: pass "
+                             "--model DIR, the --out of "
                              f"jaxil train dynamics --env {env_name}.")
         model = str(Path(model).absolute())
         episodes, info = data.load(dataset or data.default_dataset_id(env_name, "medium"), env, allow_env_mismatch)
@@ -574,10 +579,28 @@ def cmd_plot(argv: list[str]) -> dict:
     return {"plot": str(plot_run(args.run_dir, args.metric, args.out))}
 
 
+@dataclasses.dataclass
+class ExportArgs:
+    run_dir: tyro.conf.Positional[str]
+    """a jaxil train dynamics run directory."""
+    out: str
+    """directory to write the model (model.msgpack) and its card (model.json) to."""
+    seed: int | None = None
+    """the seed whose model to export (default: the run's first)."""
+
+
+def cmd_export_model(argv: list[str]) -> dict:
+    """A fitted dynamics model on its own (weights, scaler, elites; a few MB), with a card."""
+    from jaxil.models import export_dynamics
+
+    args = tyro.cli(ExportArgs, args=argv, prog="jaxil export-model")
+    return export_dynamics(args.run_dir, args.out, args.seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": cmd_train, "eval": cmd_eval, "reward-transfer": cmd_reward_transfer, "data": cmd_data,
-                "plot": cmd_plot}
+                "plot": cmd_plot, "export-model": cmd_export_model}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         print(__doc__)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -108,10 +108,12 @@ RANGES: dict[str, Check] = {
                      "replay_batch", "buffer_size", "num_envs", "updates_per_step", "rollout_steps", "num_epochs",
                      "num_minibatches", "disc_updates", "num_qs", "target_update_every", "members", "elites",
                      "max_holdout", "patience", "real_batch", "rollout_batch", "horizon", "rollout_every",
-                     "model_buffer_size", "model_update_every", "model_steps", "adv_batch", "adv_horizon", "sl_batch"), SIZE),
-    **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives"), COUNT),
+                     "model_buffer_size", "model_update_every", "model_steps", "adv_batch", "adv_horizon", "sl_batch",
+                     "model_every", "model_rows", "model_members", "model_elites", "model_batch", "model_epochs",
+                     "model_patience", "min_horizon", "max_horizon", "horizon_to"), SIZE),
+    **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives", "horizon_from"), COUNT),
 }
-WIDTHS = ("hidden", "disc_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)
+WIDTHS = ("hidden", "disc_hidden", "model_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)
 ACTIVATIONS = ("activation", "disc_activation")  # names of jaxil.nets.mlp.ACTIVATIONS
 
 

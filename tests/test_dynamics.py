@@ -257,12 +257,33 @@ def test_cli_fits_a_model_evaluates_and_loads_it(tmp_path, capsys):
                   "--rollout-every", "5", "--model-buffer-size", "64", "--steps", "10", "--eval-every", "5",
                   "--eval-episodes", "2", "--no-progress"]
     assert cli.main(["train", "mopo", "--env", "pendulum", "--out", str(tmp_path / "mopo"), *mopo_flags]) == 1
-    assert "needs a fitted dynamics model: pass --model DIR" in capsys.readouterr().err
+    assert "jaxil ships none for 'pendulum': pass --model DIR" in capsys.readouterr().err
+    # the model exported on its own (weights, scaler, elites and a card) loads as the run's does
+    assert cli.main(["export-model", str(out), "--out", str(tmp_path / "model"), "--seed", "1"]) == 0
+    card = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert card["env"] == "pendulum" and card["seed"] == 1 and len(card["holdout_mse_per_member"]) == 2
+    exported = load_dynamics(tmp_path / "model", env="pendulum")
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), exported.params, m.params))
+    np.testing.assert_array_equal(exported.elites, m.elites)
+    np.testing.assert_array_equal(exported.scaler.std, m.scaler.std)
+    with pytest.raises(JaxilError, match="models env 'pendulum', not 'hopper'"):
+        load_dynamics(tmp_path / "model", env="hopper")
+    with pytest.raises(JaxilError, match="holds no dynamics model"):
+        load_dynamics(tmp_path)
+    (tmp_path / "model" / "model.msgpack").write_bytes(b"not a model")
+    with pytest.raises(JaxilError, match="cannot be read as the model its card describes"):
+        load_dynamics(tmp_path / "model")
+    # MOPO and RAMBO from the command line, in the run's model
     assert cli.main(["train", "mopo", "--env", "pendulum", "--model", str(out), "--out", str(tmp_path / "mopo"),
                      *mopo_flags]) == 0
     run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert run["algo"] == "mopo" and run["steps"] == 10 and run["dataset"] == "jaxil/pendulum/medium-v0"
     assert "normalized_score" in run
+    rambo_flags = mopo_flags + ["--model-update-every", "5", "--model-steps", "2", "--adv-batch", "8", "--sl-batch", "8"]
+    assert cli.main(["train", "rambo", "--env", "pendulum", "--model", str(out), "--out", str(tmp_path / "rambo"),
+                     *rambo_flags]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["algo"] == "rambo" and run["steps"] == 10 and "normalized_score" in run
 
 
 @pytest.fixture(scope="module")

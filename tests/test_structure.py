@@ -119,6 +119,9 @@ CONFIGS = {
     "rambo": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=1,
                   model_buffer_size=8, steps=2, eval_every=1, eval_episodes=1, model_update_every=1, model_steps=1,
                   adv_batch=2, sl_batch=2),
+    "mbpo": dict(TINY_ONLINE, batch_size=4, real_batch=2, model_every=1, warmup_steps=6, model_members=2,
+                 model_elites=1, model_hidden=(4,), model_batch=2, model_epochs=1, rollout_batch=2, max_horizon=2,
+                 model_buffer_size=8),
 }
 
 
@@ -149,7 +152,7 @@ def contract_case(name: str, expert_data):
     if name == "ppo":
         batch = onpolicy.Rollout(jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t), jnp.zeros((2, 2)))
         return mod, config, env, (env, ref), (), batch
-    if name in ("sac", "dqn"):
+    if name in ("sac", "dqn", "mbpo"):
         return mod, config, env, (env, ref), (), t
     if name == "dynamics":  # fits rows; each member reads its own (members, B) rows
         fit = rows(env, 40, key=1)
