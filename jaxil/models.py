@@ -107,6 +107,9 @@ def export_dynamics(run_dir: str | Path, out: str | Path, seed: int | None = Non
         "stopped_early": bool(state.stopped), "elites": np.asarray(model.elites).tolist(),
         "holdout_mse_per_member": [round(float(x), 6) for x in np.asarray(state.best_mse)],
         "holdout_mse_elites": round(float(np.mean(np.asarray(state.best_mse)[np.asarray(model.elites)])), 6),
+        "command": (f"jaxil train dynamics --env {rc['env']} --dataset {rc.get('dataset')} --expert-dataset "
+                    f"{rc.get('expert_dataset')} --num-expert-trajs {rc.get('num_expert_trajs')} --seed {seed} "
+                    "(config below)"),
         "config": config_to_json(state.config), "source_run": str(run_dir), "chunks": chunks,
         "commit": source_commit(),
     }

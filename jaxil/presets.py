@@ -32,6 +32,11 @@ CLASSIC: dict[str, dict] = {
                                           steps=10_000),
     # the pendulum expert's recipe (jaxil.experts.RECIPES)
     "sac": dict(steps=20_000, eval_every=2000, warmup_steps=1000, buffer_size=50_000),
+    # the test's MBPO (tests/test_dynamics.py): small nets and ensemble, 2000 rollouts of 5 steps
+    "mbpo": dict(hidden=(64, 64), activation="relu", actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, init_alpha=0.2,
+                 warmup_steps=500, buffer_size=10_000, steps=3000, eval_every=500, model_members=5, model_elites=3,
+                 model_hidden=(64, 64), model_lr=1e-3, model_epochs=50, rollout_batch=2000, min_horizon=5,
+                 max_horizon=5, model_buffer_size=30_000),
 }
 # SQIL solves discrete envs with double DQN, which wants a smaller lr and more steps
 CLASSIC_DISCRETE: dict[str, dict] = {
