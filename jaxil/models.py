@@ -85,9 +85,10 @@ def _read_exported(out: Path, card: dict) -> dynamics.Model:
         dynamics.Scaler(jnp.zeros(width), jnp.ones(width)), jnp.zeros(config.elites, jnp.int32), config, spec,
     )
     try:
-        return serialization.from_bytes(template, (out / WEIGHTS).read_bytes())
+        restored = serialization.from_bytes(template, (out / WEIGHTS).read_bytes())
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise JaxilError(f"{out / WEIGHTS} cannot be read as the model its card describes ({err}); export it again.") from err
+    return jax.tree.map(jnp.asarray, restored)  # msgpack gives numpy arrays, which traced indices cannot index
 
 
 def export_dynamics(run_dir: str | Path, out: str | Path, seed: int | None = None) -> dict:
@@ -113,5 +114,8 @@ def export_dynamics(run_dir: str | Path, out: str | Path, seed: int | None = Non
         "config": config_to_json(state.config), "source_run": str(run_dir), "chunks": chunks,
         "commit": source_commit(),
     }
+    summary = run_dir / "summary.json"
+    if summary.exists():  # the fit's wall time, as the run measured it
+        card["wall_s"] = json.loads(summary.read_text()).get("wall_s")
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card

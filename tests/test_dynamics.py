@@ -266,6 +266,9 @@ def test_cli_fits_a_model_evaluates_and_loads_it(tmp_path, capsys):
     assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), exported.params, m.params))
     np.testing.assert_array_equal(exported.elites, m.elites)
     np.testing.assert_array_equal(exported.scaler.std, m.scaler.std)
+    obs, act = jnp.zeros((4, 3)), jnp.zeros((4, 1))
+    np.testing.assert_array_equal(jax.jit(dynamics.step)(exported, jax.random.PRNGKey(0), obs, act)[0],
+                                  jax.jit(dynamics.step)(m, jax.random.PRNGKey(0), obs, act)[0])
     with pytest.raises(JaxilError, match="models env 'pendulum', not 'hopper'"):
         load_dynamics(tmp_path / "model", env="hopper")
     with pytest.raises(JaxilError, match="holds no dynamics model"):
