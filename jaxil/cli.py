@@ -139,6 +139,8 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """show a progress bar."""
         vectorize: bool | None = None
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
+        devices: int | None = None
+        """local devices the vmapped seeds are spread over (default: as many as divide --seeds)."""
         preset: str = "auto"
         """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
         allow_env_mismatch: bool = False
@@ -340,7 +342,7 @@ def cmd_train(argv: list[str]) -> dict | None:
         run_config["preset"] = {"family": family, "fields": overrides}
     carry, rows = driver.run(
         train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
-        resume=args.resume, progress=args.progress, vectorize=args.vectorize,
+        resume=args.resume, progress=args.progress, vectorize=args.vectorize, devices=args.devices,
         stop_when=all_stopped(seeds) if ALGOS[algo].kind == "model" else None,
     )
     summary = summarize(run_config, seeds, rows, time.perf_counter() - t0, out)

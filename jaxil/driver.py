@@ -191,25 +191,56 @@ def _append_csv(out: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def seed_devices(num_seeds: int, devices: int | None, vectorize: bool) -> list | None:
+    """The local devices the seed axis is laid over, or None for one device. ``devices``
+    None: all local devices when seeds are vmapped (the most that divide the seeds);
+    a number: exactly that many (it must divide the seeds)."""
+    available = jax.local_devices()
+    if devices is None:
+        n = len(available) if vectorize else 1
+        while num_seeds % n:
+            n -= 1
+    else:
+        n = devices
+        if not 1 <= n <= len(available):
+            raise JaxilError(f"--devices {n}: this process sees {len(available)} {available[0].platform} device(s); "
+                             f"pass 1 to {len(available)}.")
+        if n > 1 and not vectorize:
+            raise JaxilError(f"--devices {n} lays the vmapped seeds over devices; drop --no-vectorize.")
+        if num_seeds % n:
+            raise JaxilError(f"--seeds ({num_seeds}) must be a multiple of --devices ({n}): each device runs as "
+                             "many seeds as the others.")
+    return available[:n] if n > 1 else None
+
+
 class SeedRunner:
     """Applies a per-seed function to all seeds: one vmapped program, or the same
     compiled single-seed program once per seed. Carries are one batched pytree in the
     first mode and a list of per-seed pytrees in the second; checkpoints always hold the
-    batched form, so a run can resume in either mode."""
+    batched form, so a run can resume in either mode. With ``devices``, the vmapped seed
+    axis is sharded over them (a one-axis mesh "seeds"): each device runs its share of
+    the seeds, and XLA keeps every array where its seeds live."""
 
-    def __init__(self, vectorize: bool):
+    def __init__(self, vectorize: bool, devices: list | None = None):
         self.vectorize = vectorize
+        self.sharding = None
+        if devices is not None:
+            mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+            self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+
+    def _jit(self, f):
+        return jax.jit(f) if self.sharding is None else jax.jit(f, out_shardings=self.sharding)
 
     def init(self, train: Train, seeds: Sequence[int]):
         keys = seed_keys(seeds)
         if self.vectorize:
-            return jax.jit(jax.vmap(train.init_carry))(keys)
+            return self._jit(jax.vmap(train.init_carry))(keys)
         f = jax.jit(train.init_carry)
         return [f(k) for k in keys]
 
     def chunk_fn(self, train: Train):
         if self.vectorize:
-            return jax.jit(jax.vmap(train.chunk))
+            return self._jit(jax.vmap(train.chunk))
         f = jax.jit(train.chunk)
 
         def per_seed(carries):
@@ -229,7 +260,9 @@ class SeedRunner:
         return carry if self.vectorize else jax.tree.map(lambda *xs: jnp.stack(xs), *carry)
 
     def from_stacked(self, carry, num_seeds: int):
-        return carry if self.vectorize else [jax.tree.map(lambda x: x[i], carry) for i in range(num_seeds)]
+        if not self.vectorize:
+            return [jax.tree.map(lambda x: x[i], carry) for i in range(num_seeds)]
+        return carry if self.sharding is None else jax.device_put(carry, self.sharding)
 
 
 class DivergedError(JaxilError):
@@ -275,13 +308,16 @@ def run(
     vectorize: bool | None = None,
     on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None = None,
     stop_when: Callable[[list[dict]], bool] | None = None,
+    devices: int | None = None,
 ) -> tuple[Carry, list[dict]]:
     """Run ``train`` for ``seeds`` with logs and checkpoints in ``out``.
 
     Returns the final carry (batched over seeds) and all metric rows (one per chunk
     and seed, in chunk-then-seed order). ``stop_after`` ends the loop after that many
     chunks in total, as an interruption would (used by tests). ``vectorize`` picks
-    vmap (default on accelerators) or per-seed calls (default on CPU). ``on_chunk(c,
+    vmap (default on accelerators) or per-seed calls (default on CPU); vmapped seeds are
+    spread over ``devices`` local devices (default: all that divide the seeds, see
+    :func:`seed_devices`). ``on_chunk(c,
     get_carry, metrics)`` runs after chunk ``c`` (1-based) and before its checkpoint, so
     whatever it saves exists whenever a later resume starts past ``c``; ``get_carry()``
     gives the seed-batched carry. ``stop_when(rows)`` ends the run early, with a
@@ -297,7 +333,7 @@ def run(
     with lock_run_dir(out):
         return _run(train, seeds, out, run_config=run_config, checkpoint_every=checkpoint_every, resume=resume,
                     progress=progress, stop_after=stop_after, vectorize=vectorize, on_chunk=on_chunk,
-                    stop_when=stop_when)
+                    stop_when=stop_when, devices=devices)
 
 
 def make_run_dir(out: Path) -> None:
@@ -341,10 +377,11 @@ def _run(
     vectorize: bool | None,
     on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None,
     stop_when: Callable[[list[dict]], bool] | None,
+    devices: int | None = None,
 ) -> tuple[Carry, list[dict]]:
     vectorize = default_vectorize() if vectorize is None else vectorize
     _write_config(out, {"seeds": list(seeds), **(run_config or {})}, resume)
-    runner = SeedRunner(vectorize)
+    runner = SeedRunner(vectorize, seed_devices(len(seeds), devices, vectorize))
     chunk_fn = runner.chunk_fn(train)
     restored = restore_latest(out, abstract_carry(train, seeds)) if resume else None
     if restored is not None:

@@ -131,3 +131,42 @@ def test_recorded_learning_curve_is_per_seed_in_chunk_order(tmp_path):
         "per_seed": {"0": [5.0, 7.0], "1": [6.0, 8.0]},
         "eval_length_per_seed": {"0": [20.0, 50.0], "1": [30.0, 40.0]},
     }
+
+
+def test_seeds_spread_over_devices_give_each_seed_its_one_device_result(tmp_path):
+    """4 seeds over 1, 2 and 4 host CPU devices (a subprocess with 4 forced host devices):
+    every seed's metrics agree with the one-device run to float32 rounding. They are not
+    bit-equal: XLA compiles the vmapped program for the seeds each device holds (4, 2 or
+    1), and the batch size changes how matmuls and sums are blocked (measured: ≤ 1e-6
+    relative). A run stopped on 4 devices resumes on 2."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from conftest import CACHE
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+               JAX_COMPILATION_CACHE_DIR=str(CACHE))
+    probe = Path(__file__).parent / "devices_probe.py"
+    proc = subprocess.run([sys.executable, str(probe), str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["local_devices"] == 4
+    assert [result[k]["devices"] for k in ("one", "two", "four", "resumed")] == [1, 2, 4, 2]
+    assert result["default"] == [4, 3]  # all 4 for 4 seeds; 3 (the most that divide) for 6
+    assert "must be a multiple of --devices (3)" in result["errors"][0]
+    assert "sees 4 cpu device(s)" in result["errors"][1] and "drop --no-vectorize" in result["errors"][2]
+
+    def table(rows):
+        keys = [k for k in rows[0] if isinstance(rows[0][k], float) and k != "wall_s"]
+        return np.array([[r[k] for k in keys] for r in sorted(rows, key=lambda r: (r["chunk"], r["seed"]))])
+
+    one = table(result["one"]["rows"])
+    assert one.shape[0] == 8  # 2 chunks × 4 seeds
+    for k in ("two", "four", "resumed"):
+        np.testing.assert_allclose(table(result[k]["rows"]), one, rtol=1e-5, atol=1e-6, err_msg=k)
