@@ -1,5 +1,5 @@
 """Run by tests/test_driver.py in a subprocess with 4 host CPU devices
-(XLA_FLAGS=--xla_force_host_platform_device_count=4): the same BC run over 4 seeds on 1,
+(XLA_FLAGS=--xla_force_host_platform_device_count=4): the same BC run over 8 seeds on 1,
 2 and 4 devices, and resumed on 2 after stopping on 4; prints one JSON line."""
 
 import json
@@ -16,7 +16,7 @@ env = envs.make("pendulum")
 eps, info = data.load(data.default_dataset_id("pendulum"), env)
 train = bc.make_train(bc.Config(hidden=(16,), steps=40, eval_every=20, eval_episodes=2, batch_size=32),
                       data.expert_data(eps[:2]), env, Reference(info.random_return, info.expert_return))
-seeds = [0, 1, 2, 3]
+seeds = list(range(8))
 result = {"local_devices": len(jax.local_devices())}
 for name, devices in (("one", 1), ("two", 2), ("four", 4)):
     carry, rows = driver.run(train, seeds, f"{out}/{name}", progress=False, vectorize=True, devices=devices)

@@ -134,10 +134,10 @@ def test_recorded_learning_curve_is_per_seed_in_chunk_order(tmp_path):
 
 
 def test_seeds_spread_over_devices_give_each_seed_its_one_device_result(tmp_path):
-    """4 seeds over 1, 2 and 4 host CPU devices (a subprocess with 4 forced host devices):
+    """8 seeds over 1, 2 and 4 host CPU devices (a subprocess with 4 forced host devices):
     every seed's metrics agree with the one-device run to float32 rounding. They are not
-    bit-equal: XLA compiles the vmapped program for the seeds each device holds (4, 2 or
-    1), and the batch size changes how matmuls and sums are blocked (measured: ≤ 1e-6
+    bit-equal: XLA compiles the vmapped program for the seeds each device holds (8, 4 or
+    2), and the batch size changes how matmuls and sums are blocked (measured: ≤ 1e-6
     relative). A run stopped on 4 devices resumes on 2."""
     import json
     import os
@@ -167,6 +167,6 @@ def test_seeds_spread_over_devices_give_each_seed_its_one_device_result(tmp_path
         return np.array([[r[k] for k in keys] for r in sorted(rows, key=lambda r: (r["chunk"], r["seed"]))])
 
     one = table(result["one"]["rows"])
-    assert one.shape[0] == 8  # 2 chunks × 4 seeds
+    assert one.shape[0] == 16  # 2 chunks × 8 seeds
     for k in ("two", "four", "resumed"):
         np.testing.assert_allclose(table(result[k]["rows"]), one, rtol=1e-5, atol=1e-6, err_msg=k)
