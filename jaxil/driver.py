@@ -228,19 +228,20 @@ class SeedRunner:
             mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
             self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
 
-    def _jit(self, f):
+    def jit(self, f):
+        """``jax.jit(f)``, its outputs laid over the devices by their leading (seed) axis."""
         return jax.jit(f) if self.sharding is None else jax.jit(f, out_shardings=self.sharding)
 
     def init(self, train: Train, seeds: Sequence[int]):
         keys = seed_keys(seeds)
         if self.vectorize:
-            return self._jit(jax.vmap(train.init_carry))(keys)
+            return self.jit(jax.vmap(train.init_carry))(keys)
         f = jax.jit(train.init_carry)
         return [f(k) for k in keys]
 
     def chunk_fn(self, train: Train):
         if self.vectorize:
-            return self._jit(jax.vmap(train.chunk))
+            return self.jit(jax.vmap(train.chunk))
         f = jax.jit(train.chunk)
 
         def per_seed(carries):

@@ -38,3 +38,16 @@ def test_device_check_measures_everything_at_small_sizes(tmp_path, monkeypatch, 
     check.main()
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 3 and rows[2].startswith("| cpu (") and files[0].name in rows[2]
+
+
+def test_scale_bench_runs_on_host_devices(monkeypatch, capsys):
+    """bench_scale.py times the same sharded BC program on 1 and 2 host CPU devices (one
+    subprocess each) and reports each against one device."""
+    bench = load_script("bench_scale")
+    monkeypatch.setattr(sys, "argv", ["bench_scale.py", "--seeds", "2", "--updates", "5", "--rounds", "1",
+                                      "--devices", "1,2"])
+    bench.main()
+    doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["devices"] for r in doc["rows"]] == [1, 2] and doc["rows"][0]["ratio_to_one_device"] == 1.0
+    for r in doc["rows"]:
+        assert r["platform"] == "cpu" and r["seed_updates_per_s"] > 0 and 0 < r["fraction_of_peak"] < 10
