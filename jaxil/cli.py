@@ -2,6 +2,7 @@
 
     jaxil train ALGO --env ENV [--dataset ID_OR_PATH] [--num-expert-trajs N] [--seed S]
                      [--seeds N] [--steps N] [--out DIR] [--backend B] [algorithm flags]
+    jaxil sweep ALGO --env ENV --grid NAME=V1,V2,... [--grid ...] [--seeds N] [train flags]
     jaxil eval DIR [--episodes N]
     jaxil reward-transfer DIR [--steps N] [--out DIR]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
@@ -191,7 +192,14 @@ def absolute(dataset: str | None) -> str | None:
     return dataset
 
 
-def build(
+def build(*args, **kwargs):
+    """(train, run_config, reference) for one run description: :func:`build_maker`'s
+    ``make`` applied to the config."""
+    make, run_config, reference = build_maker(*args, **kwargs)
+    return make(args[3] if len(args) > 3 else kwargs["config"]), run_config, reference
+
+
+def build_maker(
     algo: str,
     env_name: str,
     backend: str | None,
@@ -203,8 +211,9 @@ def build(
     expert_dataset: str | None = None,
     model: str | None = None,
 ):
-    """(train, run_config, reference) for one run description. Without ``backend``, a
-    MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
+    """(make, run_config, reference) for one run description: ``make(config) -> Train``
+    with the data, env and model loaded once (a sweep calls it on traced Configs). Without
+    ``backend``, a MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
     from jaxil import data, envs
     from jaxil.evaluation import Reference
 
@@ -226,10 +235,11 @@ def build(
         expert_episodes, expert_info = data.load(expert_dataset or data.default_dataset_id(env_name), env,
                                                  allow_env_mismatch, flag="--expert-dataset")
         expert_episodes = data.first_episodes(expert_episodes, num_trajs, expert_info.dataset_id)
-        train = mod.make_train(config, data.to_transitions(episodes + expert_episodes), env.spec)
+        rows = data.to_transitions(episodes + expert_episodes)
+        make = lambda c: mod.make_train(c, rows, env.spec)  # noqa: E731
         run_config |= {"dataset": dataset or info.dataset_id, "expert_dataset": expert_dataset or expert_info.dataset_id,
                        "num_expert_trajs": num_trajs}
-        return train, run_config, None
+        return make, run_config, None
     if kind == "offline-model":  # offline RL in a fitted model, scored against the expert data's references
         from jaxil.models import load_dynamics, shipped_model
 
@@ -242,9 +252,10 @@ def build(
         episodes, info = data.load(dataset or data.default_dataset_id(env_name, "medium"), env, allow_env_mismatch)
         _, expert_info = data.load(data.default_dataset_id(env_name), env)
         reference = Reference(expert_info.random_return, expert_info.expert_return)
-        train = mod.make_train(config, data.to_transitions(episodes), load_dynamics(model, env=env_name), env, reference)
+        rows, fitted = data.to_transitions(episodes), load_dynamics(model, env=env_name)
+        make = lambda c: mod.make_train(c, rows, fitted, env, reference)  # noqa: E731
         run_config |= {"dataset": dataset or info.dataset_id, "model": model}
-        return train, run_config, reference
+        return make, run_config, reference
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
         if info.warning:
@@ -258,10 +269,11 @@ def build(
         if kind == "offline+suboptimal":
             sub_id = suboptimal_dataset or data.default_dataset_id(env_name, "medium-replay")
             sub_episodes, sub_info = data.load(sub_id, env, allow_env_mismatch, flag="--suboptimal-dataset")
-            train = mod.make_train(config, expert, data.to_transitions(sub_episodes), env, reference)
+            sub = data.to_transitions(sub_episodes)
+            make = lambda c: mod.make_train(c, expert, sub, env, reference)  # noqa: E731
             run_config["suboptimal_dataset"] = suboptimal_dataset or sub_info.dataset_id
         else:
-            train = mod.make_train(config, expert, env, reference)
+            make = lambda c: mod.make_train(c, expert, env, reference)  # noqa: E731
         if info.made_by != "jaxil":
             print(f"jaxil: {info.evaluation}", file=sys.stderr)
             run_config["evaluation"] = info.evaluation
@@ -273,9 +285,9 @@ def build(
         except JaxilError:
             if dataset is not None:
                 raise
-        train = mod.make_train(config, env, reference)
+        make = lambda c: mod.make_train(c, env, reference)  # noqa: E731
         run_config |= {"dataset": dataset or (info.dataset_id if info else None)}
-    return train, run_config, reference
+    return make, run_config, reference
 
 
 def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: float, out: Path) -> dict:
@@ -306,6 +318,40 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
     if "normalized_score" in last[seeds[0]]:
         summary["normalized_score"] = aggregate([last[s]["normalized_score"] for s in seeds])
     return summary
+
+
+def cmd_sweep(argv: list[str]) -> dict | None:
+    """A grid of hyperparameters × seeds in one program (per static group): jaxil.sweep."""
+    from jaxil import sweep
+
+    if not argv or argv[0] in ("-h", "--help") or argv[0].startswith("-"):
+        print(f"usage: jaxil sweep ALGO --env ENV --grid NAME=V1,V2 [--grid ...] [train flags]; ALGO is one of: "
+              f"{', '.join(ALGOS)}.")
+        return None
+    algo, rest = argv[0], argv[1:]
+    family, overrides = run_preset(algo, rest)
+
+    @dataclasses.dataclass
+    class SweepArgs(train_args_class(algo, rest)):
+        grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+        """NAME=V1,V2,...: one field of the Config and its values (repeat for more fields)."""
+
+    args = tyro.cli(SweepArgs, args=rest, prog=f"jaxil sweep {algo}")
+    if args.seeds <= 0:
+        raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
+    grid = sweep.parse_grid(args.grid, algo_module(algo).Config)
+    grid_text = "-".join(grid)
+    out = Path(args.out or f"runs/sweep-{algo}-{args.env}-{grid_text}")
+    if overrides:
+        print(f"jaxil: {algo} on {args.env} starts from the {family} preset: {preset_text(overrides)}", file=sys.stderr)
+    return sweep.run(
+        algo, args.env, grid, list(range(args.seed, args.seed + args.seeds)), out, base=args.config,
+        dataset=args.dataset, num_expert_trajs=args.num_expert_trajs, backend=args.backend, progress=args.progress,
+        vectorize=args.vectorize, devices=args.devices, resume=args.resume,
+        build_kwargs=dict(suboptimal_dataset=getattr(args, "suboptimal_dataset", None),
+                          allow_env_mismatch=args.allow_env_mismatch,
+                          expert_dataset=getattr(args, "expert_dataset", None), model=getattr(args, "model", None)),
+    )
 
 
 def cmd_train(argv: list[str]) -> dict | None:
@@ -602,7 +648,7 @@ def cmd_export_model(argv: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"train": cmd_train, "eval": cmd_eval, "reward-transfer": cmd_reward_transfer, "data": cmd_data,
-                "plot": cmd_plot, "export-model": cmd_export_model}
+                "plot": cmd_plot, "export-model": cmd_export_model, "sweep": cmd_sweep}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         print(__doc__)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -97,9 +97,16 @@ def _manager(out: Path) -> ocp.CheckpointManager:
     )
 
 
+def run_inputs(train: Train, seeds: Sequence[int]):
+    """What ``train.init_carry`` takes for each seed, batched: the seeds' keys, or what
+    the train's own ``inputs(seeds)`` gives (a sweep: keys and Configs per run)."""
+    inputs = getattr(train, "inputs", None)
+    return seed_keys(seeds) if inputs is None else inputs(seeds)
+
+
 def abstract_carry(train: Train, seeds: Sequence[int]) -> Carry:
     """Shapes and dtypes of the seed-batched carry, without computing it."""
-    return jax.eval_shape(jax.vmap(train.init_carry), seed_keys(seeds))
+    return jax.eval_shape(jax.vmap(train.init_carry), run_inputs(train, seeds))
 
 
 def _savable(carry: Carry) -> Carry:
@@ -233,11 +240,11 @@ class SeedRunner:
         return jax.jit(f) if self.sharding is None else jax.jit(f, out_shardings=self.sharding)
 
     def init(self, train: Train, seeds: Sequence[int]):
-        keys = seed_keys(seeds)
+        inputs = run_inputs(train, seeds)
         if self.vectorize:
-            return self.jit(jax.vmap(train.init_carry))(keys)
+            return self.jit(jax.vmap(train.init_carry))(inputs)
         f = jax.jit(train.init_carry)
-        return [f(k) for k in keys]
+        return [f(jax.tree.map(lambda x: x[i], inputs)) for i in range(len(seeds))]
 
     def chunk_fn(self, train: Train):
         if self.vectorize:
