@@ -142,6 +142,14 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
         devices: int | None = None
         """local devices the vmapped seeds are spread over (default: as many as divide --seeds)."""
+        coordinator_address: str | None = None
+        """HOST:PORT of process 0 in a multi-process run (or JAX_COORDINATOR_ADDRESS; see jaxil.hosts)."""
+        num_processes: int | None = None
+        """processes in a multi-process run (or JAX_NUM_PROCESSES); each runs its share of the seeds."""
+        process_id: int | None = None
+        """this process's index, 0..num_processes-1 (or JAX_PROCESS_ID); process 0 writes the summary."""
+        init_timeout: int = 300
+        """seconds a multi-process run waits for every process to join."""
         preset: str = "auto"
         """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
         allow_env_mismatch: bool = False
@@ -354,6 +362,26 @@ def cmd_sweep(argv: list[str]) -> dict | None:
     )
 
 
+def join_job(argv: list[str]):
+    """The multi-process job a ``jaxil train`` command line joins (jaxil.hosts), joined,
+    or None. Read from the raw flags: JAX must join before its backend starts."""
+    from jaxil import hosts
+
+    def number(name: str) -> int | None:
+        value = flag_value(argv, name)
+        try:
+            return None if value is None else int(value)
+        except ValueError:
+            raise JaxilError(f"{name} takes a whole number, got {value!r}.") from None
+
+    job = hosts.settings(flag_value(argv, "--coordinator-address"), number("--num-processes"),
+                         number("--process-id"), number("--init-timeout") or 300)
+    if job is not None:
+        hosts.share(list(range(number("--seeds") or 1)), job)  # refused before waiting for the others
+        hosts.initialize(job)
+    return job
+
+
 def cmd_train(argv: list[str]) -> dict | None:
     from jaxil import driver
 
@@ -364,6 +392,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     if not argv or argv[0].startswith("-"):
         raise JaxilError(f"usage: jaxil train ALGO --env ENV ...; ALGO is one of: {', '.join(ALGOS)}.")
     algo, rest = argv[0], argv[1:]
+    job = join_job(rest)  # before anything starts JAX's backend (importing an algorithm does)
     family, overrides = run_preset(algo, rest)
     args = tyro.cli(train_args_class(algo, rest), args=rest, prog=f"jaxil train {algo}")
     if overrides:
@@ -378,6 +407,12 @@ def cmd_train(argv: list[str]) -> dict | None:
         )
     seeds = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out or f"runs/{algo}-{args.env}-s{args.seed}x{args.seeds}")
+    from jaxil import hosts as multihost
+
+    all_seeds, run_dir = seeds, out
+    if job is not None:  # this process runs its share of the seeds in its own directory
+        seeds = multihost.share(seeds, job)
+        run_dir = out / f"process-{job.process_id}"
     t0 = time.perf_counter()
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
@@ -387,11 +422,16 @@ def cmd_train(argv: list[str]) -> dict | None:
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
     carry, rows = driver.run(
-        train, seeds, out, run_config=run_config, checkpoint_every=args.checkpoint_every,
+        train, seeds, run_dir, run_config=run_config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, progress=args.progress, vectorize=args.vectorize, devices=args.devices,
         stop_when=all_stopped(seeds) if ALGOS[algo].kind == "model" else None,
     )
-    summary = summarize(run_config, seeds, rows, time.perf_counter() - t0, out)
+    if job is not None:
+        rows = multihost.gather_final_rows(rows, seeds, all_seeds)
+        if job.process_id != 0:
+            return {"process": job.process_id, "seeds": seeds, "out": str(run_dir)}
+        run_config["processes"] = job.num_processes
+    summary = summarize(run_config, all_seeds, rows, time.perf_counter() - t0, out)
     (out / "summary.json").write_text(json_text(summary, indent=2))
     return summary
 

@@ -92,9 +92,14 @@ def _write_config(out: Path, run_config: dict, resume: bool) -> None:
 
 
 def _manager(out: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        (out / CKPT_DIR).absolute(), options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
-    )
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    if jax.process_count() > 1:  # a multi-process job (jaxil.hosts): each process checkpoints its own seeds alone
+        pid = jax.process_index()
+        (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=2, create=False, multiprocessing_options=ocp.options.MultiprocessingOptions(
+                primary_host=pid, active_processes={pid}, barrier_sync_key_prefix=f"jaxil-process-{pid}"))
+    return ocp.CheckpointManager((out / CKPT_DIR).absolute(), options=options)
 
 
 def run_inputs(train: Train, seeds: Sequence[int]):
@@ -113,6 +118,8 @@ def _savable(carry: Carry) -> Carry:
     """Orbax refuses zero-size arrays, and MuJoCo (mjx) states hold some (a model with no
     activation states has ``act`` of shape (0,)). They carry no data: a checkpoint stores
     a one-element stand-in, and ``restore`` rebuilds them from the abstract carry."""
+    if jax.process_count() > 1:  # orbax takes host-local device arrays for global ones there
+        return jax.tree.map(lambda x: np.asarray(x) if x.size else np.zeros((1,), x.dtype), carry)
     return jax.tree.map(lambda x: x if x.size else np.zeros((1,), x.dtype), carry)
 
 

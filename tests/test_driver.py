@@ -170,3 +170,45 @@ def test_seeds_spread_over_devices_give_each_seed_its_one_device_result(tmp_path
     assert one.shape[0] == 16  # 2 chunks × 8 seeds
     for k in ("two", "four", "resumed"):
         np.testing.assert_allclose(table(result[k]["rows"]), one, rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_a_two_process_run_writes_the_single_process_summary(tmp_path):
+    """Two local CPU processes (jax.distributed, gloo collectives) each run 2 of 4 seeds;
+    process 0 gathers them into the summary a single process writes, number for number."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import CACHE
+    from jaxil import hosts
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    flags = ["--hidden", "16", "--steps", "40", "--eval-every", "20", "--eval-episodes", "2", "--batch-size", "32",
+             "--num-expert-trajs", "2", "--no-progress", "--seeds", "4"]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(CACHE))
+    train = [sys.executable, "-m", "jaxil.cli", "train", "bc", "--env", "pendulum", *flags]
+    job = ["--num-processes", "2", "--coordinator-address", f"localhost:{port}", "--init-timeout", "120"]
+    procs = [subprocess.Popen([*train, "--out", str(tmp_path / "multi"), *job, "--process-id", str(i)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
+    single = subprocess.run([*train, "--out", str(tmp_path / "single")], env=env, capture_output=True, text=True,
+                            timeout=240)
+    assert single.returncode == 0, single.stderr[-2000:]
+    multi, one = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("multi", "single"))
+    assert json.loads(outs[1][0].strip().splitlines()[-1]) == {"process": 1, "seeds": [2, 3],
+                                                              "out": str(tmp_path / "multi" / "process-1")}
+    assert not (tmp_path / "multi" / "process-1" / "summary.json").exists()
+    assert multi["seeds"] == one["seeds"] == [0, 1, 2, 3] and multi["steps"] == one["steps"] == 40
+    assert multi["return"] == one["return"] and multi["normalized_score"] == one["normalized_score"]
+
+    with pytest.raises(JaxilError, match="missing: --process-id"):
+        hosts.settings("localhost:1", 2, None)
+    with pytest.raises(JaxilError, match="must lie in 0..1 for --num-processes 2, got 2"):
+        hosts.settings("localhost:1", 2, 2)
+    with pytest.raises(JaxilError, match=r"--seeds \(3\) must be a multiple of --num-processes \(2\)"):
+        hosts.share([0, 1, 2], hosts.settings("localhost:1", 2, 0))

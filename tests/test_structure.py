@@ -27,7 +27,7 @@ LAYERS = {
         "jaxil.provenance", "jaxil.data", "jaxil.envs", "jaxil.nets"),
     1: ("jaxil.rl",),
     2: ("jaxil.il",),
-    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep"),
+    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep", "jaxil.hosts"),
 }
 HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "model_based",
            "__init__"}
