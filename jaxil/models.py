@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from jaxil.configs import config_from_json, config_to_json
+from jaxil.configs import config_from_json
 from jaxil.errors import JaxilError
 from jaxil.rl import dynamics
 
@@ -111,7 +111,7 @@ def export_dynamics(run_dir: str | Path, out: str | Path, seed: int | None = Non
         "command": (f"jaxil train dynamics --env {rc['env']} --dataset {rc.get('dataset')} --expert-dataset "
                     f"{rc.get('expert_dataset')} --num-expert-trajs {rc.get('num_expert_trajs')} --seed {seed} "
                     "(config below)"),
-        "config": config_to_json(state.config), "source_run": str(run_dir), "chunks": chunks,
+        "config": rc["config"], "source_run": str(run_dir), "chunks": chunks,  # the run's own (exact) values
         "commit": source_commit(),
     }
     summary = run_dir / "summary.json"
