@@ -211,6 +211,32 @@ def test_termination_rule_agrees_with_the_recorded_flags(name):
         assert terminal > 0  # else agreement would prove nothing about the rule
 
 
+@pytest.mark.parametrize("name", MUJOCO)
+def test_shipped_model_loads_and_predicts_its_data(name):
+    """The model jaxil ships for the env loads (its card's elites, the env's sizes) and its
+    elites' mean prediction of 2000 random rows of the medium-replay data it was fitted to
+    is as good as its card's hold-out MSE says (within 2×: the hold-out also held the
+    expert rows, which it predicts better)."""
+    import json
+
+    from jaxil.models import CARD, load_dynamics, shipped_model
+
+    path = shipped_model(name)
+    card = json.loads((path / CARD).read_text())
+    m = load_dynamics(path, env=name)
+    assert m.elites.tolist() == card["elites"] and m.spec.obs_dim == card["obs_dim"]
+    eps, _ = data.load(data.default_dataset_id(name, "medium-replay"))
+    rows = data.to_transitions(eps)
+    idx = np.random.default_rng(0).choice(len(rows.reward), 2000, replace=False)
+    t = jax.tree.map(lambda x: jnp.asarray(x)[idx], rows)
+    x = m.scaler(jnp.concatenate([t.obs, t.action], -1))
+    mean, _ = dynamics.net(m.config, m.spec).apply(m.params, x)
+    y = jnp.concatenate([(t.next_obs - t.obs) / m.scaler.std[: m.spec.obs_dim], t.reward[:, None]], -1)
+    mse = float(jnp.mean(jnp.square(mean[m.elites] - y)))
+    print(f"{name}: MSE {mse:.4f} on 2000 random medium-replay rows; the card's hold-out MSE {card['holdout_mse_elites']}")
+    assert mse < 2 * card["holdout_mse_elites"]
+
+
 def test_termination_guard_and_errors():
     hopper = termination_fn("hopper")
     healthy = jnp.array([1.2, 0.0] + [0.0] * 9)
