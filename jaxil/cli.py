@@ -345,6 +345,9 @@ def cmd_sweep(argv: list[str]) -> dict | None:
         """NAME=V1,V2,...: one field of the Config and its values (repeat for more fields)."""
 
     args = tyro.cli(SweepArgs, args=rest, prog=f"jaxil sweep {algo}")
+    if any(v is not None for v in (args.coordinator_address, args.num_processes, args.process_id)):
+        raise JaxilError("jaxil sweep runs in one process (its runs spread over local devices with --devices); "
+                         "for several hosts, launch jaxil train per grid point.")
     if args.seeds <= 0:
         raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
     grid = sweep.parse_grid(args.grid, algo_module(algo).Config)

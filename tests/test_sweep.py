@@ -55,5 +55,6 @@ def test_static_fields_split_the_sweep_and_bad_grids_are_refused(tmp_path):
         sweep.parse_grid(["hidden=8"], bc.Config)
     with pytest.raises(JaxilError, match="NAME=V1,V2"):
         sweep.parse_grid(["lr"], bc.Config)
+    assert cli.main(["sweep", "bc", "--env", "pendulum", "--grid", "lr=1e-3", "--num-processes", "2"]) == 1
     with pytest.raises(JaxilError, match=r"grid point \{'lr': -1.0\}: lr must be positive"):
         sweep.run("bc", "pendulum", {"lr": [1e-3, -1.0]}, [0], tmp_path / "bad", overrides=TINY)
