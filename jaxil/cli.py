@@ -467,7 +467,16 @@ def read_run_config(out: Path) -> dict:
     from jaxil import driver
 
     if not (out / driver.CONFIG_NAME).is_file():
+        if (out / "process-0" / driver.CONFIG_NAME).is_file():
+            raise JaxilError(f"{out} holds a multi-process run: each process's seeds are a run of their own, "
+                             f"{out}/process-I; pass one of those.")
+        if (out / "sweep.json").is_file():
+            raise JaxilError(f"{out} holds a sweep (jaxil sweep), whose results are {out}/table.csv; commands that "
+                             "take a run directory take a jaxil train run.")
         raise JaxilError(f"{out} is not a jaxil run directory (no {driver.CONFIG_NAME}); pass the --out of a jaxil train run.")
+    if "sweep" in json.loads((out / driver.CONFIG_NAME).read_text() or "{}"):
+        raise JaxilError(f"{out} holds the runs of a sweep (jaxil sweep), whose results are in the directory above "
+                         "(table.csv); commands that take a run directory take a jaxil train run.")
     try:
         rc = json.loads((out / driver.CONFIG_NAME).read_text())
         for key in ("algo", "env", "backend", "config", "seeds"):

@@ -91,15 +91,53 @@ def _write_config(out: Path, run_config: dict, resume: bool) -> None:
     path.write_text(json.dumps(cfg, indent=2))
 
 
-def _manager(out: Path) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
-    if jax.process_count() > 1:  # a multi-process job (jaxil.hosts): each process checkpoints its own seeds alone
-        pid = jax.process_index()
-        (out / CKPT_DIR).mkdir(parents=True, exist_ok=True)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=2, create=False, multiprocessing_options=ocp.options.MultiprocessingOptions(
-                primary_host=pid, active_processes={pid}, barrier_sync_key_prefix=f"jaxil-process-{pid}"))
-    return ocp.CheckpointManager((out / CKPT_DIR).absolute(), options=options)
+class ProcessCheckpoints:
+    """Checkpoints of one process of a multi-process job (jaxil.hosts), which runs its own
+    seeds into its own directory: orbax's multi-host saving writes arrays from process 0
+    only, so each process writes its own msgpack files (``checkpoints/<chunk>.msgpack``,
+    written to a temporary name and renamed, the newest two kept), with the calls the
+    driver makes of an orbax manager."""
+
+    def __init__(self, directory: Path, max_to_keep: int = 2):
+        self.directory, self.max_to_keep = directory, max_to_keep
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def all_steps(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.directory.glob("*.msgpack") if p.stem.isdigit())
+
+    def save(self, step: int, args) -> None:
+        from flax import serialization
+
+        tmp = self.directory / f".{step}.msgpack.tmp"
+        leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(args.item))}
+        tmp.write_bytes(serialization.msgpack_serialize(leaves))
+        tmp.replace(self.directory / f"{step}.msgpack")
+        for old in self.all_steps()[: -self.max_to_keep]:
+            (self.directory / f"{old}.msgpack").unlink()
+
+    def restore(self, step: int, args):
+        from flax import serialization
+
+        stored = serialization.msgpack_restore((self.directory / f"{step}.msgpack").read_bytes())
+        like = jax.tree.leaves(args.item)
+        leaves = [stored[str(i)] for i in range(len(stored))]
+        if [(x.shape, x.dtype) for x in leaves] != [(x.shape, x.dtype) for x in like]:
+            raise ValueError("the stored arrays do not have the shapes of this run's state")
+        return jax.tree.unflatten(jax.tree.structure(args.item), leaves)
+
+    def wait_until_finished(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _manager(out: Path):
+    # a process's own checkpoints stay readable alone (jaxil eval, a resume in one process)
+    if jax.process_count() > 1 or any((out / CKPT_DIR).glob("*.msgpack")):
+        return ProcessCheckpoints((out / CKPT_DIR).absolute())
+    return ocp.CheckpointManager((out / CKPT_DIR).absolute(),
+                                 options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
 
 
 def run_inputs(train: Train, seeds: Sequence[int]):
@@ -118,8 +156,6 @@ def _savable(carry: Carry) -> Carry:
     """Orbax refuses zero-size arrays, and MuJoCo (mjx) states hold some (a model with no
     activation states has ``act`` of shape (0,)). They carry no data: a checkpoint stores
     a one-element stand-in, and ``restore`` rebuilds them from the abstract carry."""
-    if jax.process_count() > 1:  # orbax takes host-local device arrays for global ones there
-        return jax.tree.map(lambda x: np.asarray(x) if x.size else np.zeros((1,), x.dtype), carry)
     return jax.tree.map(lambda x: x if x.size else np.zeros((1,), x.dtype), carry)
 
 

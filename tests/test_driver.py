@@ -205,6 +205,12 @@ def test_a_two_process_run_writes_the_single_process_summary(tmp_path):
     assert not (tmp_path / "multi" / "process-1" / "summary.json").exists()
     assert multi["seeds"] == one["seeds"] == [0, 1, 2, 3] and multi["steps"] == one["steps"] == 40
     assert multi["return"] == one["return"] and multi["normalized_score"] == one["normalized_score"]
+    # each process's checkpoints are its own (orbax's multi-host saving writes from process 0
+    # only): process 1's run evaluates alone
+    from jaxil import cli
+
+    assert driver.checkpoint_steps(tmp_path / "multi" / "process-1") == [1, 2]
+    assert cli.main(["eval", str(tmp_path / "multi" / "process-1"), "--episodes", "2"]) == 0
 
     with pytest.raises(JaxilError, match="missing: --process-id"):
         hosts.settings("localhost:1", 2, None)
