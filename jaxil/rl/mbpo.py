@@ -90,15 +90,12 @@ class Config(sac.Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.real_batch < self.batch_size:
-            raise JaxilError(f"real_batch ({self.real_batch}) must lie between 0 and batch_size ({self.batch_size}).")
+        model_based.check_mix(self.real_batch, self.batch_size, self.model_buffer_size, self.rollout_batch,
+                              self.max_horizon, "max_horizon")
         if self.min_horizon > self.max_horizon or self.horizon_from >= self.horizon_to:
             raise JaxilError(f"the horizon grows from min_horizon ({self.min_horizon}) to max_horizon "
                              f"({self.max_horizon}) between horizon_from ({self.horizon_from}) and horizon_to "
                              f"({self.horizon_to}) env steps: need min ≤ max and from < to.")
-        if self.model_buffer_size < self.rollout_batch * self.max_horizon:
-            raise JaxilError(f"model_buffer_size ({self.model_buffer_size}) must hold one rollout "
-                             f"(rollout_batch × max_horizon = {self.rollout_batch * self.max_horizon}).")
         if self.model_every % self.num_envs:
             raise JaxilError(f"model_every ({self.model_every}) must be a multiple of num_envs ({self.num_envs}).")
         for name in ("steps", "eval_every"):

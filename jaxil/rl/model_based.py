@@ -67,11 +67,7 @@ class Config(configs.Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.real_batch < self.batch_size:
-            raise JaxilError(f"real_batch ({self.real_batch}) must lie between 0 and batch_size ({self.batch_size}).")
-        if self.model_buffer_size < self.rollout_batch * self.horizon:
-            raise JaxilError(f"model_buffer_size ({self.model_buffer_size}) must hold one rollout "
-                             f"(rollout_batch × horizon = {self.rollout_batch * self.horizon}).")
+        check_mix(self.real_batch, self.batch_size, self.model_buffer_size, self.rollout_batch, self.horizon, "horizon")
         for name in ("steps", "eval_every"):
             if getattr(self, name) % self.period:
                 raise JaxilError(f"{name} ({getattr(self, name)}) must be a multiple of {self.period} "
@@ -87,6 +83,17 @@ class Config(configs.Config):
                           tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
                           critic_loss=self.critic_loss, batch_size=self.batch_size, buffer_size=self.batch_size,
                           warmup_steps=1, steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+
+
+def check_mix(real_batch: int, batch_size: int, model_buffer_size: int, rollout_batch: int, horizon: int,
+              horizon_name: str) -> None:
+    """Clear errors for a batch that is not part data, part model rows, and for a model
+    buffer that cannot hold one rollout (MOPO, RAMBO, MBPO)."""
+    if not 0 < real_batch < batch_size:
+        raise JaxilError(f"real_batch ({real_batch}) must lie between 0 and batch_size ({batch_size}).")
+    if model_buffer_size < rollout_batch * horizon:
+        raise JaxilError(f"model_buffer_size ({model_buffer_size}) must hold one rollout "
+                         f"(rollout_batch × {horizon_name} = {rollout_batch * horizon}).")
 
 
 def check_model(model: dynamics.Model, env: Env, algo: str, reward: bool) -> None:
