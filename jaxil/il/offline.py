@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from jaxil.data.datasets import ExpertData, sample
+from jaxil.data.datasets import ExpertData, obs_stats, sample
 from jaxil.envs.core import Env
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference, evaluate_policy
 from jaxil import configs
 from jaxil.configs import static
 from jaxil.loop import Train, chunking
+from jaxil.types import Transition
 
 
 @struct.dataclass
@@ -52,6 +55,28 @@ def check_expert_data(data: ExpertData, env: Env, algo: str, continuous: bool = 
             f"expert observations have dim {data.train.obs.shape[1]} but env {env.spec.name!r} "
             f"has {env.spec.obs_dim}; pass the matching --env."
         )
+
+
+def with_suboptimal(expert: ExpertData, suboptimal: Transition, env: Env, algo: str,
+                    drop_rewards: bool = False) -> tuple[Transition, np.ndarray, np.ndarray]:
+    """(T, obs_mean, obs_std): the offline set T = the expert's training rows followed by
+    the sub-optimal rows (as in RECOIL's paper and CleanIL), with T's observation
+    statistics; ``drop_rewards`` zeroes T's rewards (imitation must not see them)."""
+    check_expert_data(expert, env, algo, continuous=True)
+    suboptimal.check()
+    if suboptimal.obs.shape[1:] != expert.train.obs.shape[1:] or suboptimal.action.shape[1:] != expert.train.action.shape[1:]:
+        raise JaxilError(
+            f"sub-optimal data has obs/action shapes {suboptimal.obs.shape[1:]}/{suboptimal.action.shape[1:]}, the "
+            f"expert data {expert.train.obs.shape[1:]}/{expert.train.action.shape[1:]}; pass datasets of the same env."
+        )
+    # On the host: make_train may itself run under a trace (a vmap over configs).
+    mixed = jax.tree.map(
+        lambda a, b: np.concatenate([np.asarray(a), np.asarray(b, np.asarray(a).dtype)]), expert.train, suboptimal
+    )
+    if drop_rewards:
+        mixed = mixed.replace(reward=np.zeros_like(mixed.reward))
+    obs_mean, obs_std = obs_stats(mixed.obs)
+    return jax.tree.map(jnp.asarray, mixed), obs_mean, obs_std
 
 
 def split_learner_key(state: State) -> tuple[State, jax.Array]:

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
-from jaxil.data.datasets import ExpertData, obs_stats, sample
+from jaxil.data.datasets import ExpertData, sample
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
@@ -202,21 +201,9 @@ def make_train(
     offline set T is the sub-optimal transitions plus the expert's training split (as in
     the paper and CleanIL); observations are standardized with statistics of E ∪ T."""
     configs.check_type(config, Config, "recoil.make_train")
-    offline.check_expert_data(expert, env, "RECOIL", continuous=True)
-    suboptimal.check()
-    if suboptimal.obs.shape[1:] != expert.train.obs.shape[1:] or suboptimal.action.shape[1:] != expert.train.action.shape[1:]:
-        raise JaxilError(
-            f"sub-optimal data has obs/action shapes {suboptimal.obs.shape[1:]}/{suboptimal.action.shape[1:]}, the "
-            f"expert data {expert.train.obs.shape[1:]}/{expert.train.action.shape[1:]}; pass datasets of the same env."
-        )
+    mixed, obs_mean, obs_std = offline.with_suboptimal(expert, suboptimal, env, "RECOIL")
     if config.offline_batch < config.expert_batch:
         raise JaxilError("offline_batch must be at least expert_batch (the penalty pairs their rows).")
-    # On the host: make_train may itself run under a trace (a vmap over configs).
-    mixed = jax.tree.map(
-        lambda a, b: np.concatenate([np.asarray(a), np.asarray(b, np.asarray(a).dtype)]), expert.train, suboptimal
-    )
-    obs_mean, obs_std = obs_stats(mixed.obs)
-    mixed = jax.tree.map(jnp.asarray, mixed)
 
     def sample_batch(key: jax.Array) -> tuple[Transition, Transition]:
         k_e, k_t = jax.random.split(key)

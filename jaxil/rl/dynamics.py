@@ -302,6 +302,21 @@ def elites_only(m: Model) -> Model:
     return Model(params, m.scaler, jnp.arange(e), m.config.replace(members=e, elites=e), m.spec)
 
 
+def without_reward(m: Model) -> Model:
+    """The model with its reward head sliced off (what imitation learners sample: they
+    learn the reward themselves, CleanIL's ``remove_reward_head``); unchanged if it has none."""
+    if not m.config.predict_reward:
+        return m
+    d = m.spec.obs_dim  # outputs are [Δs (d), r] means, then the same for log-variances
+    keep = jnp.concatenate([jnp.arange(d), d + 1 + jnp.arange(d)])
+    layers = dict(m.params["params"]["VmapGaussianMember_0"])
+    last = f"Dense_{len(m.config.hidden)}"
+    layers[last] = {"kernel": layers[last]["kernel"][..., keep], "bias": layers[last]["bias"][..., keep]}
+    layers["min_logvar"], layers["max_logvar"] = layers["min_logvar"][..., :d], layers["max_logvar"][..., :d]
+    params = {"params": {"VmapGaussianMember_0": layers}}
+    return Model(params, m.scaler, m.elites, m.config.replace(predict_reward=False), m.spec)
+
+
 def _split(m: Model, sample: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     next_obs = obs + sample[..., : m.spec.obs_dim] * m.scaler.std[: m.spec.obs_dim]
     return next_obs, (sample[..., -1] if m.config.predict_reward else None)

@@ -46,6 +46,10 @@ class Config(configs.Config):
     """activation of actor and critics."""
     critic_loss: str = static("mse")
     """"mse" or "huber" TD loss."""
+    critic_zero_init: bool = static(False)
+    """start every critic head at Q ≡ 0 (a zeroed last layer)."""
+    learn_alpha: bool = static(True)
+    """tune α towards the target entropy (else keep init_alpha)."""
     batch_size: int = static(256)
     """rows per SAC update."""
     real_batch: int = static(128)
@@ -81,7 +85,8 @@ class Config(configs.Config):
     def sac_config(self) -> sac.Config:
         return sac.Config(actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.alpha_lr, gamma=self.gamma,
                           tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
-                          critic_loss=self.critic_loss, batch_size=self.batch_size, buffer_size=self.batch_size,
+                          critic_loss=self.critic_loss, critic_zero_init=self.critic_zero_init,
+                          learn_alpha=self.learn_alpha, batch_size=self.batch_size, buffer_size=self.batch_size,
                           warmup_steps=1, steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes)
 
 
@@ -124,9 +129,9 @@ def write(buffer: replay.ReplayBuffer, rows: Transition, live: jax.Array) -> rep
 
 
 def learn(key: jax.Array, learner, buffer: replay.ReplayBuffer, data: Transition, config: Config,
-          update: Callable) -> tuple:
-    """``rollout_every`` updates, each on ``real_batch`` data rows + the rest model rows;
-    metrics averaged."""
+          update: Callable, updates: int | None = None) -> tuple:
+    """``updates`` (default ``rollout_every``) updates, each on ``real_batch`` data rows +
+    the rest model rows; metrics averaged."""
 
     def one(learner, k):
         k_real, k_model = jax.random.split(k)
@@ -134,12 +139,23 @@ def learn(key: jax.Array, learner, buffer: replay.ReplayBuffer, data: Transition
                        replay.sample(k_model, buffer, config.batch_size - config.real_batch))
         return update(learner, batch)
 
-    learner, metrics = jax.lax.scan(one, learner, jax.random.split(key, config.rollout_every))
+    learner, metrics = jax.lax.scan(one, learner, jax.random.split(key, updates or config.rollout_every))
     return learner, {k: v.mean() for k, v in metrics.items()}
 
 
 def live_mean(x: jax.Array, live: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(live, x, 0.0)) / jnp.maximum(jnp.sum(live), 1)
+
+
+def adversarial_period(ts: "TrainState", config, rollout_and_learn: Callable, model_step: Callable) -> tuple:
+    """RAMBO's loop step (and RMIRL's): ``period // rollout_every`` times
+    ``rollout_and_learn(ts, key)`` (a rollout and its updates), then ``model_steps``
+    adversarial steps ``model_step(learner, key)``; metrics averaged."""
+    key, k_learn, k_model = jax.random.split(ts.key, 3)
+    ts, metrics = jax.lax.scan(rollout_and_learn, ts, jax.random.split(k_learn, config.period // config.rollout_every))
+    learner, model_metrics = jax.lax.scan(model_step, ts.learner, jax.random.split(k_model, config.model_steps))
+    metrics = {k: v.mean() for k, v in (metrics | model_metrics).items()}
+    return ts.replace(learner=learner, key=key), metrics
 
 
 @struct.dataclass
@@ -160,13 +176,15 @@ def make_loop(
     init_learner: Callable[[jax.Array, Transition], Any],
     period: Callable[[TrainState, Transition, Callable], tuple[TrainState, dict]],
     policy: Callable,
+    reward_head: bool = True,
 ) -> Train:
     """The loop of an offline model-based solver: data and model checked, an empty model
     buffer, ``period(ts, data, terminated_fn)`` per loop step (``config.period`` updates),
     the policy evaluated on ``env`` with the updates done. ``terminated_fn`` ends imagined
-    episodes (default: the env's rule in :mod:`jaxil.envs.termination`)."""
+    episodes (default: the env's rule in :mod:`jaxil.envs.termination`). ``reward_head``:
+    whether the solver needs the model's reward (imitation learners learn their own)."""
     check_batch(data, env.spec, "data")
-    check_model(model, env, algo, reward=True)
+    check_model(model, env, algo, reward=reward_head)
     terminated_fn = terminated_fn or termination_fn(env.spec.name)
     data = jax.tree.map(jnp.asarray, data)
     num_chunks, per_chunk = chunking(config.steps // config.period, config.eval_every // config.period)

@@ -119,45 +119,66 @@ def min_q(learner: sac.State, obs: jax.Array, action: jax.Array) -> jax.Array:
     return jnp.min(sac.q_values(learner, learner.critic_params, obs, action), axis=0)
 
 
-def normalised_advantage(state: State, t: Transition) -> jax.Array:
-    """Â = clip((A − mean)/(std + 1e-6), ±adv_clip), A = r + γ(1 − d′) min Q(s′, π(s′)) −
-    min Q(s, a) with the online critics and the deterministic policy."""
-    learner, cfg = state.learner, state.config
+def advantage(state: State, t: Transition, key: jax.Array | None = None) -> jax.Array:
+    """A = r + γ(1 − d′) min Q(s′, π(s′)) − min Q(s, a) with the online critics and the
+    deterministic policy (RAMBO's; ``key`` unused, the signature of an ``advantage_fn``)."""
+    learner = state.learner
     next_v = min_q(learner, t.next_obs, sac.policy(learner, t.next_obs).mode())
-    adv = t.reward + cfg.gamma * (1.0 - t.terminated) * next_v - min_q(learner, t.obs, t.action)
-    return jnp.clip((adv - adv.mean()) / (adv.std() + 1e-6), -cfg.adv_clip, cfg.adv_clip)
+    return t.reward + state.config.gamma * (1.0 - t.terminated) * next_v - min_q(learner, t.obs, t.action)
 
 
-def adversarial_loss(params, state: State, t: Transition, sl_batch: Transition) -> tuple[jax.Array, dict]:
-    """adv_weight · mean[Â log p(s′, r | s, a)]/(obs_dim + 1) + the ensemble's supervised loss."""
+def normalise(adv: jax.Array, clip: jax.Array | float) -> jax.Array:
+    """Â = clip((A − mean A)/(std A + 1e-6), ±clip)."""
+    return jnp.clip((adv - adv.mean()) / (adv.std() + 1e-6), -clip, clip)
+
+
+def normalised_advantage(state: State, t: Transition) -> jax.Array:
+    """RAMBO's Â of transitions ``t``."""
+    return normalise(advantage(state, t), state.config.adv_clip)
+
+
+def adversarial_loss(params, state: State, t: Transition, adv: jax.Array, sl_batch: Transition) -> tuple[jax.Array, dict]:
+    """adv_weight · mean[Â log p(s′, r | s, a)]/(obs_dim + 1) + the ensemble's supervised loss
+    (Â held fixed)."""
     model = state.model.replace(params=params)
-    adv = jax.lax.stop_gradient(normalised_advantage(state, t))
     log_p = dynamics.log_likelihood(model, t.obs, t.action, t.next_obs, t.reward)
-    adv_loss = jnp.mean(adv * log_p) / (state.model.spec.obs_dim + 1)
+    adv_loss = jnp.mean(jax.lax.stop_gradient(adv) * log_p) / (state.model.spec.obs_dim + 1)
     sl_loss, _ = dynamics.model_loss(params, model, sl_batch)
     return state.config.adv_weight * adv_loss + sl_loss, {"model_adv_loss": adv_loss, "model_sl_loss": sl_loss}
 
 
-def adversarial_step(state: State, key: jax.Array, data: Transition,
-                     terminated_fn: Callable[[jax.Array], jax.Array]) -> tuple[State, dict[str, jax.Array]]:
-    """One model step on the current adversarial rollouts, which then advance one step."""
+Act = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
+
+
+def adversarial_step(state, key: jax.Array, data: Transition, terminated_fn: Callable[[jax.Array], jax.Array], *,
+                     act: Act | None = None, advantage_fn: Callable = advantage,
+                     starts: Callable[[jax.Array, int], jax.Array] | None = None) -> tuple[State, dict[str, jax.Array]]:
+    """One model step on the current adversarial rollouts, which then advance one step.
+
+    ``state`` is a :class:`State` or any state with its fields (the model-based IRL
+    family's); the hooks are where those differ from RAMBO: ``act(key, obs)`` (default:
+    the deterministic policy), ``advantage_fn(state, t, key)`` (the raw advantage of the
+    model's transitions ``t``; default :func:`advantage`), ``starts(key, n)`` (fresh start
+    states; default: uniform data rows). ``data`` also gives the supervised minibatches."""
     cfg, model = state.config, state.model
     k_model, k_sl, k_fresh = jax.random.split(key, 3)
     obs = state.adv_obs
-    action = sac.policy(state.learner, obs).mode()
+    action = sac.policy(state.learner, obs).mode() if act is None else act(jax.random.fold_in(key, 1), obs)
     next_obs, reward = dynamics.step(model, k_model, obs, action)
+    reward = jnp.zeros(obs.shape[0]) if reward is None else reward
     t = Transition(obs, action, reward, next_obs, terminated_fn(next_obs), jnp.zeros(obs.shape[0], bool))
+    adv = normalise(advantage_fn(state, t, jax.random.fold_in(key, 2)), cfg.adv_clip)
     members = model.config.members
     sl = jax.tree.map(lambda x: x.reshape((members, cfg.sl_batch) + x.shape[1:]),
                       sample(k_sl, data, members * cfg.sl_batch))
-    (_, metrics), grads = jax.value_and_grad(adversarial_loss, has_aux=True)(model.params, state, t, sl)
+    (_, metrics), grads = jax.value_and_grad(adversarial_loss, has_aux=True)(model.params, state, t, adv, sl)
     updates, opt = model_optimizer(cfg).update(grads, state.model_opt, model.params)
     model = model.replace(params=optax.apply_updates(model.params, updates))
     # advance: rows past the bound or the horizon restart from data
     mean, std = model.scaler.mean[: model.spec.obs_dim], model.scaler.std[: model.spec.obs_dim]
     keep = jnp.all(jnp.abs((next_obs - mean) / std) < cfg.bound, -1) & (state.adv_t + 1 < cfg.adv_horizon)
     keep &= jnp.all(jnp.isfinite(next_obs), -1)
-    fresh = sample(k_fresh, data, obs.shape[0]).obs
+    fresh = sample(k_fresh, data, obs.shape[0]).obs if starts is None else starts(k_fresh, obs.shape[0])
     return state.replace(model=model, model_opt=opt, adv_obs=jnp.where(keep[:, None], next_obs, fresh),
                          adv_t=jnp.where(keep, state.adv_t + 1, 0)), metrics
 
@@ -189,12 +210,8 @@ def make_train(
             metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
             return ts.replace(learner=learner, model_buffer=buffer), metrics
 
-        key, k_learn, k_model = jax.random.split(ts.key, 3)
-        ts, metrics = jax.lax.scan(rollout_and_learn, ts, jax.random.split(k_learn, config.period // config.rollout_every))
-        learner, model_metrics = jax.lax.scan(lambda s, k: adversarial_step(s, k, data, terminated_fn), ts.learner,
-                                              jax.random.split(k_model, config.model_steps))
-        metrics = {k: v.mean() for k, v in (metrics | model_metrics).items()}
-        return ts.replace(learner=learner, key=key), metrics
+        return model_based.adversarial_period(ts, config, rollout_and_learn,
+                                              lambda s, k: adversarial_step(s, k, data, terminated_fn))
 
     return model_based.make_loop(config, data, model, env, reference, terminated_fn, "RAMBO", init_learner, period,
                                  policy)
