@@ -43,7 +43,8 @@ class Algo:
     kind: "offline" learns from expert datasets, "offline+suboptimal" also from a
         sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward,
         "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error),
-        "offline-model" learns from a dataset's transitions and a fitted dynamics model.
+        "offline-model" learns from a dataset's transitions and a fitted dynamics model,
+        "model-irl" from expert data, a sub-optimal dataset and a dynamics model fitted to both.
     reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
         reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
         learned reward is a classifier's score of the current policy, None otherwise.
@@ -70,6 +71,9 @@ ALGOS: dict[str, Algo] = {
     "mopo": Algo("jaxil.rl.mopo", "offline-model"),
     "rambo": Algo("jaxil.rl.rambo", "offline-model"),
     "mbpo": Algo("jaxil.rl.mbpo", "rl"),
+    "omlirl": Algo("jaxil.il.omlirl", "model-irl", reward="transferable"),
+    "rmirl": Algo("jaxil.il.rmirl", "model-irl", reward="transferable"),
+    "rmirl-implicit": Algo("jaxil.il.rmirl_implicit", "model-irl"),
 }
 
 
@@ -121,7 +125,7 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         )
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = (ONLINE_EXPERT_TRAJS if ALGOS[algo].kind in ("online", "model")
+        num_expert_trajs: int | None = (ONLINE_EXPERT_TRAJS if ALGOS[algo].kind in ("online", "model", "model-irl")
                                         else DEFAULT_EXPERT_TRAJS)
         """use the first N episodes of the dataset (None: all)."""
         seed: int = 0
@@ -177,9 +181,20 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         class TrainArgs(TrainArgs):  # noqa: F811
             dataset: str | None = None
             """transitions to learn from, all episodes (default: jaxil/<env>/medium-v0)."""
-            model: str | None = None
+            model: Annotated[str | None, tyro.conf.arg(aliases=("--dynamics",))] = None
             """a fitted dynamics model with a reward head: a jaxil train dynamics run directory or a
             jaxil export-model directory (default: the model jaxil ships for the env, if any)."""
+
+    if ALGOS[algo].kind == "model-irl":
+
+        @dataclasses.dataclass
+        class TrainArgs(TrainArgs):  # noqa: F811
+            suboptimal_dataset: str | None = None
+            """sub-optimal dataset id or path, all episodes (default: jaxil/<env>/medium-replay-v0)."""
+            model: Annotated[str | None, tyro.conf.arg(aliases=("--dynamics",))] = None
+            """a dynamics model fitted to the sub-optimal dataset (plus expert episodes): a jaxil train
+            dynamics run directory or a jaxil export-model directory (default: the model jaxil ships for
+            the env, fitted to its medium-replay data and 10 expert episodes)."""
 
     TrainArgs.__name__ = f"train_{algo}"
     TrainArgs.__doc__ = f"Train {algo} (see jaxil.{ALGOS[algo].module.split('.', 1)[1]})." + (
@@ -263,6 +278,30 @@ def build_maker(
         rows, fitted = data.to_transitions(episodes), load_dynamics(model, env=env_name)
         make = lambda c: mod.make_train(c, rows, fitted, env, reference)  # noqa: E731
         run_config |= {"dataset": dataset or info.dataset_id, "model": model}
+        return make, run_config, reference
+    if kind == "model-irl":  # CleanIL's model-based IRL protocol: expert episodes, sub-optimal data, a model of both
+        from jaxil.models import fitted_dataset, load_dynamics, shipped_model
+
+        model = model or shipped_model(env_name)
+        if model is None:
+            raise JaxilError(f"{algo} needs a dynamics model fitted to the sub-optimal data and jaxil ships none for "
+                             f"{env_name!r}: fit one with jaxil train dynamics --env {env_name} --out DIR (its "
+                             "--dataset the sub-optimal data) and pass --dynamics DIR.")
+        model = str(Path(model).absolute())
+        episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
+        episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
+        sub_id = suboptimal_dataset or data.default_dataset_id(env_name, "medium-replay")
+        sub_episodes, sub_info = data.load(sub_id, env, allow_env_mismatch, flag="--suboptimal-dataset")
+        fitted, fitted_to = load_dynamics(model, env=env_name), fitted_dataset(model)
+        if fitted_to is not None and fitted_to not in (sub_id, sub_info.dataset_id):
+            raise JaxilError(f"the dynamics model in {model} was fitted to {fitted_to}, but this run learns from "
+                             f"{sub_id}; pass --suboptimal-dataset {fitted_to}, or fit a model to {sub_id} with jaxil "
+                             f"train dynamics --env {env_name} --dataset {sub_id} --out DIR and pass --dynamics DIR.")
+        reference = Reference(info.random_return, info.expert_return)
+        expert, sub = data.expert_data(episodes), data.to_transitions(sub_episodes)
+        make = lambda c: mod.make_train(c, expert, sub, fitted, env, reference)  # noqa: E731
+        run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs,
+                       "suboptimal_dataset": suboptimal_dataset or sub_info.dataset_id, "model": model}
         return make, run_config, reference
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)

@@ -88,7 +88,7 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("gamma", "tau", "gae_lambda", "td_weight", "ibc_weight", "expert_fraction",
                      "action_noise_fraction", "eps_start", "eps_end", "eps_decay"), UNIT),
     # loss weights and noise scales (0 turns a term off)
-    **dict.fromkeys(("gp_weight", "l2_weight", "ent_weight", "ent_coef", "vf_coef", "q_expert_weight",
+    **dict.fromkeys(("gp_weight", "l2_weight", "ent_weight", "ent_coef", "vf_coef", "ibc_coef", "td_coef", "q_expert_weight",
                      "hinge_weight", "action_noise", "shaping"), NONNEGATIVE),
     # bounds, clips, temperatures and scales
     **dict.fromkeys(("gp_target", "max_reward", "max_energy", "max_q", "max_grad_norm", "clip_eps", "init_alpha",
@@ -98,6 +98,9 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("min_std", "max_std"), POSITIVE),
     **dict.fromkeys(("bound_weight", "improvement"), NONNEGATIVE),
     "holdout_ratio": UNIT,
+    # model-based IRL: the reward's learning rate, the share of expert rollout starts, the critic's final rate
+    **dict.fromkeys(("reward_lr", "critic_lr_min"), POSITIVE),
+    "expert_starts": UNIT,
     # model-based RL: the uncertainty penalty's weight, its target and its learning rate
     **dict.fromkeys(("penalty_init", "penalty_lr"), POSITIVE),
     "penalty_target": NONNEGATIVE,
@@ -110,11 +113,12 @@ RANGES: dict[str, Check] = {
                      "max_holdout", "patience", "real_batch", "rollout_batch", "horizon", "rollout_every",
                      "model_buffer_size", "model_update_every", "model_steps", "adv_batch", "adv_horizon", "sl_batch",
                      "model_every", "model_rows", "model_members", "model_elites", "model_batch", "model_epochs",
-                     "model_patience", "min_horizon", "max_horizon", "horizon_to"), SIZE),
+                     "model_patience", "min_horizon", "max_horizon", "horizon_to", "reward_every", "reward_batch",
+                     "critic_decay_steps"), SIZE),
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives", "horizon_from"), COUNT),
 }
-WIDTHS = ("hidden", "disc_hidden", "model_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)
-ACTIVATIONS = ("activation", "disc_activation")  # names of jaxil.nets.mlp.ACTIVATIONS
+WIDTHS = ("hidden", "disc_hidden", "model_hidden", "reward_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)
+ACTIVATIONS = ("activation", "disc_activation", "reward_activation")  # names of jaxil.nets.mlp.ACTIVATIONS
 
 
 def flag(name: str) -> str:

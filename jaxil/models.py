@@ -65,6 +65,16 @@ def load_dynamics(path: str | Path, env: str | None = None, seed: int | None = N
     return dynamics.model(_run_state(out, seed)[1])
 
 
+def fitted_dataset(path: str | Path) -> str | None:
+    """The dataset the model in ``path`` was fitted to (its card's or its run's), if recorded."""
+    out = Path(path)
+    if (out / CARD).exists():
+        return read_card(out).get("dataset")
+    from jaxil.cli import read_run_config
+
+    return read_run_config(out).get("dataset") if (out / "config.json").exists() else None
+
+
 def read_card(out: Path) -> dict:
     try:
         card = json.loads((out / CARD).read_text())

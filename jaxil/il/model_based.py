@@ -49,7 +49,7 @@ from jaxil.losses import gradient_penalty, l2_penalty
 from jaxil.nets import RewardModel
 from jaxil.rl import dynamics, model_rollouts, rambo, sac
 from jaxil.rl import model_based as solver_loop
-from jaxil.types import RewardFn, Transition
+from jaxil.types import RewardFn, Transition, check_batch
 
 
 @struct.dataclass
@@ -160,6 +160,18 @@ def update_policy(state, batch: Transition, penalty: jax.Array | float = 0.0) ->
     r = reward(state, state.reward_params, batch.obs, batch.action) - penalty * batch.reward
     learner, metrics = sac.update(state.learner, batch.replace(reward=jax.lax.stop_gradient(r)))
     return state.replace(learner=learner), metrics | {"policy_reward": jnp.mean(r)}
+
+
+def check_iteration(state, batch: tuple) -> tuple[Transition, Transition, Transition]:
+    """``batch`` as ``update`` takes it, ``(expert, model_rows, policy_batch)``, checked."""
+    if not isinstance(batch, tuple) or len(batch) != 3:
+        raise JaxilError("batch is (expert, model_rows, policy_batch) transitions.")
+    for b, name in zip(batch, ("expert", "model_rows", "policy_batch")):
+        check_batch(b, state.learner.spec, name)
+    if batch[0].size != batch[1].size:
+        raise JaxilError(f"expert ({batch[0].size} rows) and model_rows ({batch[1].size}) must have as many rows: "
+                         "the reward's gradient penalty interpolates between pairs of them.")
+    return batch
 
 
 def learned_reward(state) -> RewardFn:

@@ -39,7 +39,7 @@ from jaxil.il import model_based, offline
 from jaxil.loop import Train
 from jaxil.rl import dynamics, mopo, sac
 from jaxil.rl import model_based as solver_loop
-from jaxil.types import RewardFn, Transition, check_batch
+from jaxil.types import RewardFn, Transition
 
 
 @struct.dataclass
@@ -84,9 +84,7 @@ def update(state: State, batch: tuple[Transition, Transition, Transition]) -> tu
     ``policy_batch`` (its ``reward`` field holding u, 0 for data rows) labelled with the
     current reward and penalty, then one reward step on expert vs model rows (the loop
     takes ``reward_every`` policy updates per reward step)."""
-    for b, name in zip(batch, ("expert", "model_rows", "policy_batch")):
-        check_batch(b, state.learner.spec, name)
-    expert, model_rows, policy_batch = batch
+    expert, model_rows, policy_batch = model_based.check_iteration(state, batch)
     state, m_policy = model_based.update_policy(state, policy_batch, state.penalty)
     state, m_reward = model_based.update_reward(state, expert, model_rows)
     return state, m_policy | m_reward

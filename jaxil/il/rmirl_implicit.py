@@ -66,10 +66,10 @@ class Config(model_based.AdversarialConfig, rambo.Config):
     """weight of the adversarial term."""
     model_steps: int = static(100)
     """adversarial model steps per phase."""
-    ibc_weight: float = 1.0
-    """λ_ibc."""
-    td_weight: float = 0.5
-    """λ_td."""
+    ibc_coef: float = 1.0
+    """λ_ibc, the IBC term's coefficient."""
+    td_coef: float = 0.5
+    """λ_td, the TD term's coefficient."""
     gp_weight: float = 10.0
     """λ_gp."""
     gp_target: float = 600.0
@@ -122,7 +122,7 @@ def critic_loss(critic_params, state: State, expert: Transition, model_rows: Tra
     both = concat(expert, model_rows)
     points = jnp.concatenate([sac.normalize(learner, both.obs), both.action], -1)
     gp = sac.critic_gradient_penalty(learner, critic_params, points, target=cfg.gp_target, weight=cfg.gp_weight)
-    loss = l_cd + cfg.ibc_weight * l_ibc + cfg.td_weight * l_td + gp
+    loss = l_cd + cfg.ibc_coef * l_ibc + cfg.td_coef * l_td + gp
     metrics = {"critic_loss": loss, "contrastive_loss": l_cd, "ibc_loss": l_ibc, "td_loss": l_td, "grad_penalty": gp,
                "q_expert": jnp.mean(q_expert)}
     return loss, metrics
