@@ -75,6 +75,9 @@ class RewardConfig(IRLConfig):
     """hidden widths of the reward model."""
     reward_activation: str = static("silu")
     """activation of the reward model."""
+    reward_state_only: bool = static(False)
+    """learn r_ψ(s) instead of r_ψ(s, a): a reward of the state alone cannot encode the
+    expert's actions, so it is the one to transfer to a fresh agent (Fu et al. 2018)."""
     max_reward: float = 10.0
     """the reward is clipped to ±max_reward."""
     gp_weight: float = 10.0
@@ -108,7 +111,7 @@ class AdversarialConfig(IRLConfig):
 
 
 def reward_net(config: RewardConfig) -> RewardModel:
-    return RewardModel(config.reward_hidden, config.reward_activation)
+    return RewardModel(config.reward_hidden, config.reward_activation, state_only=config.reward_state_only)
 
 
 def init_reward(key: jax.Array, config: RewardConfig, obs_dim: int, action_dim: int) -> tuple[Any, optax.OptState]:
