@@ -354,6 +354,7 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         "wall_s": round(wall_s, 2),
         "out": str(out),
     }
+    summary |= {k: run_config[k] for k in ("suboptimal_dataset", "model") if k in run_config}
     algo = ALGOS.get(run_config["algo"])  # None for reward-transfer runs
     if algo is not None and algo.kind == "model":  # a model has no return; its hold-out error ranks it
         summary["expert_dataset"] = run_config.get("expert_dataset")

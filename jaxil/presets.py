@@ -37,6 +37,19 @@ CLASSIC: dict[str, dict] = {
                  warmup_steps=500, buffer_size=10_000, steps=3000, eval_every=500, model_members=5, model_elites=3,
                  model_hidden=(64, 64), model_lr=1e-3, model_epochs=50, rollout_batch=2000, min_horizon=5,
                  max_horizon=5, model_buffer_size=30_000),
+    # the tests' model-based IRL (tests/test_model_irl.py), in a model given by --dynamics; a
+    # reward of the state alone, which transfers (jaxil reward-transfer) where r(s, a) does not
+    **dict.fromkeys(("omlirl", "rmirl"), dict(reward_state_only=True,
+        hidden=(64, 64), activation="relu", actor_lr=1e-3, critic_lr=1e-3, batch_size=128, real_batch=16,
+        rollout_batch=500, horizon=10, model_buffer_size=50_000, reward_hidden=(64, 64), reward_activation="relu",
+        reward_lr=1e-3, reward_batch=128, steps=14_000, eval_every=7000)),
+    "rmirl-implicit": dict(hidden=(64, 64), activation="relu", actor_lr=1e-3, critic_lr=1e-3, rollout_batch=500,
+                           model_buffer_size=50_000, td_coef=1.0, gp_target=100.0, steps=6000, eval_every=3000,
+                           critic_decay_steps=6000),
+}
+# CleanIL's per-env settings on MuJoCo where they differ from its defaults
+MUJOCO: dict[str, dict[str, dict]] = {
+    "rmirl-implicit": {"walker2d": dict(gp_target=100.0)},
 }
 # SQIL solves discrete envs with double DQN, which wants a smaller lr and more steps
 CLASSIC_DISCRETE: dict[str, dict] = {
@@ -54,7 +67,7 @@ CLASSIC_PPO_GENERATOR: dict[str, dict] = {
     "airl": _PPO_GENERATOR | dict(steps=16 * 128 * 225, disc_lr=1e-3),
 }
 # bc, ppo and dqn default to settings that suit classic control already; on MuJoCo every
-# algorithm keeps its defaults (CleanIL's), so there is nothing to preset.
+# algorithm keeps its defaults (CleanIL's) but for the few per-env settings in MUJOCO.
 FAMILIES = {"classic": tuple(GYMNAX_IDS), "mujoco": BRAX_ENVS}
 
 
@@ -67,6 +80,8 @@ def preset(algo: str, env: str, generator: str | None = None) -> tuple[str | Non
     from: the env's family ("classic" or "mujoco", None for an unknown env) and the Config
     fields it sets (empty where the defaults apply)."""
     fam = family(env)
+    if fam == "mujoco":
+        return fam, dict(MUJOCO.get(algo, {}).get(env, {}))
     if fam != "classic":
         return fam, {}
     if generator == "ppo" and algo in CLASSIC_PPO_GENERATOR:

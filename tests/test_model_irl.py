@@ -240,3 +240,79 @@ def test_learned_reward_transfers_to_a_fresh_sac_agent(run, request, pendulum):
     final = np.asarray(m["normalized_score"])[:, -1]
     print(f"{mod.__name__} reward transfer: final normalized scores {final.round(1)}, IQM {iqm(final):.1f}")
     assert iqm(final) >= 80, final
+
+
+# --------------------------------------------------------------------------------------
+# The command line and bad input
+
+IRL_TINY = ["--hidden", "8", "--reward-hidden", "8", "--batch-size", "16", "--real-batch", "8", "--rollout-batch",
+            "16", "--horizon", "2", "--rollout-every", "5", "--reward-every", "5", "--reward-batch", "8",
+            "--model-buffer-size", "64", "--steps", "10", "--eval-every", "10", "--eval-episodes", "2", "--seeds", "2",
+            "--no-progress"]
+
+
+def test_cli_trains_each_in_a_fitted_model_and_refuses_bad_input(tmp_path, capsys):
+    import json
+
+    from jaxil import JaxilError, cli
+
+    dyn = tmp_path / "dyn"
+    assert cli.main(["train", "dynamics", "--env", "pendulum", "--out", str(dyn), "--members", "2", "--elites", "1",
+                     "--hidden", "8", "--steps", "2", "--eval-every", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    # no model given and none shipped: say which command makes one
+    assert cli.main(["train", "omlirl", "--env", "pendulum", "--out", str(tmp_path / "x"), *IRL_TINY]) == 1
+    assert "fit one with jaxil train dynamics --env pendulum" in capsys.readouterr().err
+    # OMLIRL in the fitted model (--dynamics), then its reward transferred to fresh SAC agents
+    out = tmp_path / "omlirl"
+    assert cli.main(["train", "omlirl", "--env", "pendulum", "--dynamics", str(dyn), "--out", str(out), *IRL_TINY]) == 0
+    run = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert run["algo"] == "omlirl" and run["steps"] == 10 and run["num_expert_trajs"] == 10
+    assert run["suboptimal_dataset"] == "jaxil/pendulum/medium-replay-v0" and run["model"] == str(dyn.absolute())
+    assert len(run["normalized_score"]["per_seed"]) == 2
+    assert cli.main(["reward-transfer", str(out), "--steps", "500", "--no-progress"]) == 0
+    transfer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert transfer["algo"] == "reward-transfer" and transfer["seeds"] == [0, 1]
+    assert (out / "reward-transfer" / "seed1" / "metrics.csv").is_file()
+    # RMIRL and RMIRL-implicit from the same model
+    adversarial = ["--model-update-every", "10", "--model-steps", "2", "--adv-batch", "4", "--sl-batch", "4"]
+    assert cli.main(["train", "rmirl", "--env", "pendulum", "--dynamics", str(dyn), "--out", str(tmp_path / "rmirl"),
+                     *IRL_TINY, *adversarial]) == 0
+    assert cli.main(["train", "rmirl-implicit", "--env", "pendulum", "--dynamics", str(dyn), "--out",
+                     str(tmp_path / "implicit"), *strip_reward_flags(IRL_TINY), *adversarial,
+                     "--adv-horizon", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["reward-transfer", str(tmp_path / "implicit")]) == 1
+    assert "rmirl-implicit learns no transferable reward" in capsys.readouterr().err
+    # a model fitted to other data, an ensemble of another env, too few expert episodes
+    bad = {
+        "fitted to jaxil/pendulum/medium-replay-v0, but this run learns from jaxil/pendulum/medium-v0":
+            ["--suboptimal-dataset", "jaxil/pendulum/medium-v0"],
+        "models env 'hopper', not 'pendulum'": ["--dynamics", "jaxil/data/models/hopper"],
+        "fewer than the 1000 requested": ["--num-expert-trajs", "1000"],
+    }
+    for message, flags in bad.items():
+        argv = ["train", "omlirl", "--env", "pendulum", "--dynamics", str(dyn), "--out", str(tmp_path / "bad"),
+                *IRL_TINY, *flags]
+        assert cli.main(argv) == 1, flags
+        assert message in capsys.readouterr().err, flags
+    # an ensemble of another observation size, given to the Python API
+    from jaxil.models import load_dynamics
+
+    with pytest.raises(JaxilError, match="the model is for obs 11, action 3"):
+        expert_eps, _ = data.load(data.default_dataset_id("pendulum"), PENDULUM)
+        omlirl.make_train(omlirl.Config(), data.expert_data(expert_eps[:2]), data.to_transitions(expert_eps[:2]),
+                          load_dynamics("jaxil/data/models/hopper"), PENDULUM)
+
+
+def strip_reward_flags(argv: list[str]) -> list[str]:
+    """The flags without the reward model's (RMIRL-implicit has none)."""
+    out, skip = [], False
+    for f in argv:
+        if skip:
+            skip = False
+        elif f in ("--reward-hidden", "--reward-every", "--reward-batch"):
+            skip = True
+        else:
+            out.append(f)
+    return out

@@ -119,6 +119,15 @@ CONFIGS = {
     "rambo": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=1,
                   model_buffer_size=8, steps=2, eval_every=1, eval_episodes=1, model_update_every=1, model_steps=1,
                   adv_batch=2, sl_batch=2),
+    "omlirl": dict(hidden=(4,), reward_hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2,
+                   rollout_every=2, reward_every=1, reward_batch=2, model_buffer_size=8, steps=2, eval_every=2,
+                   eval_episodes=1),
+    "rmirl": dict(hidden=(4,), reward_hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2,
+                  rollout_every=2, reward_every=1, reward_batch=2, model_buffer_size=8, steps=2, eval_every=2,
+                  eval_episodes=1, model_update_every=2, model_steps=1, adv_batch=2, sl_batch=2),
+    "rmirl_implicit": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=2,
+                           model_buffer_size=8, steps=2, eval_every=2, eval_episodes=1, model_update_every=2,
+                           model_steps=1, adv_batch=2, sl_batch=2, adv_horizon=2),
     "mbpo": dict(TINY_ONLINE, batch_size=4, real_batch=2, model_every=1, warmup_steps=6, model_members=2,
                  model_elites=1, model_hidden=(4,), model_batch=2, model_epochs=1, rollout_batch=2, max_horizon=2,
                  model_buffer_size=8),
@@ -158,6 +167,13 @@ def contract_case(name: str, expert_data):
         fit = rows(env, 40, key=1)
         batch = jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t)
         return mod, config, env, (fit, env.spec), (mod.fit_scaler(fit.obs, fit.action),), batch
+    if name in ("omlirl", "rmirl", "rmirl_implicit"):  # model-based IRL: expert data, sub-optimal rows, a model
+        from jaxil.rl import dynamics
+
+        model_cfg = dynamics.Config(**CONFIGS["dynamics"])
+        model = dynamics.model(dynamics.init(jax.random.PRNGKey(1), model_cfg, env.spec, dynamics.fit_scaler(t.obs, t.action)))
+        batch = (t, t, t)
+        return mod, config, env, (expert, rows(env, 40, key=1), model, env, ref), (model,) if name != "omlirl" else (), batch
     if name in ("mopo", "rambo"):  # offline RL in a fitted model: the data's rows and the model
         from jaxil.rl import dynamics
 
