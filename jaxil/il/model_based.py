@@ -39,7 +39,7 @@ from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.data import replay
 from jaxil.data.datasets import ExpertData, sample
-from jaxil.envs.core import Env
+from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
 from jaxil.il import offline
@@ -223,6 +223,16 @@ def soft_advantage(state, t: Transition, key: jax.Array, reward: jax.Array, mask
     return reward + cfg.gamma * mask * (min_q(t.next_obs, next_action) - learner.alpha * next_logp) - min_q(t.obs, t.action)
 
 
+def init_adversary(config, spec: EnvSpec, model: dynamics.Model, start_obs: jax.Array | None) -> dict[str, Any]:
+    """The State fields RAMBO's step trains (RMIRL, RMIRL-implicit): the model reduced to
+    its elites, reward head removed, its optimizer, and where the ``adv_batch`` adversarial
+    rollouts stand (``start_obs``, zeros if not given) with their step counts."""
+    model = dynamics.elites_only(dynamics.without_reward(model))
+    start = jnp.zeros((config.adv_batch, spec.obs_dim)) if start_obs is None else start_obs
+    return dict(model=model, model_opt=rambo.model_optimizer(config).init(model.params), adv_obs=start,
+                adv_t=jnp.zeros(config.adv_batch, jnp.int32))
+
+
 def adversarial_step(state, key: jax.Array, data: Transition, expert: Transition, terminated_fn: Callable,
                      advantage_fn: Callable) -> tuple[Any, dict[str, jax.Array]]:
     """:func:`jaxil.rl.rambo.adversarial_step` as this family takes it: stochastic actions,
@@ -256,6 +266,36 @@ def imagine(key: jax.Array, learner: sac.State, model: dynamics.Model, expert: T
 
     return model_rollouts.rollout(k_roll, model, act, starts, horizon or config.horizon, terminated_fn, prune="bound",
                                   bound=config.bound, penalty=penalty)
+
+
+def adversarial_period(ts: solver_loop.TrainState, data: Transition, expert: Transition, terminated_fn: Callable,
+                       config, learn_fn: Callable, advantage_fn: Callable) -> tuple:
+    """RMIRL's and RMIRL-implicit's loop step: ``model_update_every // rollout_every`` times
+    a rollout in the adversarially trained model and ``learn_fn(key, state, buffer)`` (its
+    updates), then ``model_steps`` adversarial steps with ``advantage_fn``."""
+
+    def rollout_and_learn(ts: solver_loop.TrainState, key: jax.Array):
+        k_roll, k_learn = jax.random.split(key)
+        rows, live, info = imagine(k_roll, ts.learner.learner, ts.learner.model, expert, data, config, terminated_fn)
+        buffer = solver_loop.write(ts.model_buffer, rows, live)  # rewards 0: the model has no reward head
+        state, metrics = learn_fn(k_learn, ts.learner, buffer)
+        metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
+        return ts.replace(learner=state, model_buffer=buffer), metrics
+
+    return solver_loop.adversarial_period(
+        ts, config, rollout_and_learn, lambda s, k: adversarial_step(s, k, data, expert, terminated_fn, advantage_fn))
+
+
+def starting_adversary(init: Callable, config, spec: EnvSpec, expert: Transition) -> Callable:
+    """``make_loop``'s ``init_learner`` for an ``init(key, config, spec, model, obs_mean,
+    obs_std, start_obs)`` whose adversarial rollouts start from mixed starts."""
+
+    def init_learner(key, model, obs_mean, obs_std, data):
+        k_init, k_start = jax.random.split(key)
+        starts = mixed_starts(k_start, expert, data, config.adv_batch, config.expert_starts)
+        return init(k_init, config, spec, model, obs_mean, obs_std, starts)
+
+    return init_learner
 
 
 Period = Callable[[solver_loop.TrainState, Transition, Transition, dynamics.Model, Callable], tuple]

@@ -71,9 +71,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array | No
     configs.check_type(config, Config, "omlirl.init")
     k_sac, k_reward = jax.random.split(key)
     reward_params, reward_opt = model_based.init_reward(k_reward, config, spec.obs_dim, spec.action_dim)
-    log_penalty = jnp.log(jnp.asarray(config.penalty_init, jnp.float32))
     return State(sac.init(k_sac, config.sac_config(), spec, obs_mean, obs_std), reward_params, reward_opt,
-                 log_penalty, optax.adam(config.penalty_lr).init(log_penalty), config)
+                 *mopo.init_penalty(config), config)
 
 
 policy = offline.learner_policy  # π(·|s) of the SAC learner inside

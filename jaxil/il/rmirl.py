@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import struct
 
@@ -77,11 +76,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, model: dynamics.Model, o
     configs.check_type(config, Config, "rmirl.init")
     k_sac, k_reward = jax.random.split(key)
     reward_params, reward_opt = model_based.init_reward(k_reward, config, spec.obs_dim, spec.action_dim)
-    model = dynamics.elites_only(dynamics.without_reward(model))
-    start = jnp.zeros((config.adv_batch, spec.obs_dim)) if start_obs is None else start_obs
-    return State(sac.init(k_sac, config.sac_config(), spec, obs_mean, obs_std), reward_params, reward_opt, model,
-                 rambo.model_optimizer(config).init(model.params), start, jnp.zeros(config.adv_batch, jnp.int32),
-                 config)
+    return State(sac.init(k_sac, config.sac_config(), spec, obs_mean, obs_std), reward_params, reward_opt,
+                 config=config, **model_based.init_adversary(config, spec, model, start_obs))
 
 
 policy = offline.learner_policy  # π(·|s) of the SAC learner inside
@@ -122,25 +118,12 @@ def make_train(
     (with their rollouts), then one adversarial phase."""
     configs.check_type(config, Config, "rmirl.make_train")
 
-    def init_learner(key, model, obs_mean, obs_std, data):
-        k_init, k_start = jax.random.split(key)
-        starts = model_based.mixed_starts(k_start, expert.train, data, config.adv_batch, config.expert_starts)
-        return init(k_init, config, env.spec, model, obs_mean, obs_std, starts)
-
     def period(ts: solver_loop.TrainState, data: Transition, expert_rows: Transition, model: dynamics.Model,
                terminated_fn: Callable):
-        def rollout_and_learn(ts: solver_loop.TrainState, key: jax.Array):
-            k_roll, k_learn = jax.random.split(key)
-            rows, live, info = model_based.imagine(k_roll, ts.learner.learner, ts.learner.model, expert_rows, data,
-                                                   config, terminated_fn)
-            buffer = solver_loop.write(ts.model_buffer, rows, live)  # rewards 0: the model has no reward head
-            state, metrics = model_based.learn(k_learn, ts.learner, buffer, data, expert_rows, config)
-            metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
-            return ts.replace(learner=state, model_buffer=buffer), metrics
+        def learn(key: jax.Array, state: State, buffer):
+            return model_based.learn(key, state, buffer, data, expert_rows, config)
 
-        return solver_loop.adversarial_period(
-            ts, config, rollout_and_learn,
-            lambda s, k: model_based.adversarial_step(s, k, data, expert_rows, terminated_fn, advantage))
+        return model_based.adversarial_period(ts, data, expert_rows, terminated_fn, config, learn, advantage)
 
     return model_based.make_loop(config, expert, suboptimal, model, env, reference, terminated_fn, "RMIRL",
-                                 init_learner, period, policy)
+                                 model_based.starting_adversary(init, config, env.spec, expert.train), period, policy)

@@ -95,10 +95,8 @@ def init(key: jax.Array, config: Config, spec: EnvSpec, model: dynamics.Model, o
     """The SAC learner (critic at Q ≡ 0) and the model reduced to its elites (reward head
     removed); adversarial rollouts start at ``start_obs`` (zeros if not given)."""
     configs.check_type(config, Config, "rmirl_implicit.init")
-    model = dynamics.elites_only(dynamics.without_reward(model))
-    start = jnp.zeros((config.adv_batch, spec.obs_dim)) if start_obs is None else start_obs
-    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), model,
-                 rambo.model_optimizer(config).init(model.params), start, jnp.zeros(config.adv_batch, jnp.int32), config)
+    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), config=config,
+                 **model_based.init_adversary(config, spec, model, start_obs))
 
 
 policy = offline.learner_policy  # π(·|s) of the SAC learner inside
@@ -170,11 +168,6 @@ def make_train(
     configs.check_type(config, Config, "rmirl_implicit.make_train")
     n_expert, n_model = config.real_batch, config.batch_size - config.real_batch
 
-    def init_learner(key, model, obs_mean, obs_std, data):
-        k_init, k_start = jax.random.split(key)
-        starts = model_based.mixed_starts(k_start, expert.train, data, config.adv_batch, config.expert_starts)
-        return init(k_init, config, env.spec, model, obs_mean, obs_std, starts)
-
     def period(ts: solver_loop.TrainState, data: Transition, expert_rows: Transition, model: dynamics.Model,
                terminated_fn: Callable):
         def one(state: State, buffer: replay.ReplayBuffer, key: jax.Array):
@@ -182,20 +175,12 @@ def make_train(
             td = concat(sample(k[2], expert_rows, n_expert), replay.sample(k[3], buffer, n_model))
             return update(state, (sample(k[0], expert_rows, n_expert), replay.sample(k[1], buffer, n_model), td))
 
-        def rollout_and_learn(ts: solver_loop.TrainState, key: jax.Array):
-            k_roll, k_learn = jax.random.split(key)
-            rows, live, info = model_based.imagine(k_roll, ts.learner.learner, ts.learner.model, expert_rows, data,
-                                                   config, terminated_fn)
-            buffer = solver_loop.write(ts.model_buffer, rows, live)
-            state, metrics = jax.lax.scan(lambda s, k: one(s, buffer, k), ts.learner,
-                                          jax.random.split(k_learn, config.rollout_every))
-            metrics = {k: v.mean() for k, v in metrics.items()}
-            metrics |= {"rollout_live": live.mean(), "rollout_nonfinite": info["nonfinite"] / config.rollout_batch}
-            return ts.replace(learner=state, model_buffer=buffer), metrics
+        def learn(key: jax.Array, state: State, buffer: replay.ReplayBuffer):
+            state, metrics = jax.lax.scan(lambda s, k: one(s, buffer, k), state,
+                                          jax.random.split(key, config.rollout_every))
+            return state, {k: v.mean() for k, v in metrics.items()}
 
-        return solver_loop.adversarial_period(
-            ts, config, rollout_and_learn,
-            lambda s, k: model_based.adversarial_step(s, k, data, expert_rows, terminated_fn, advantage))
+        return model_based.adversarial_period(ts, data, expert_rows, terminated_fn, config, learn, advantage)
 
     return model_based.make_loop(config, expert, suboptimal, model, env, reference, terminated_fn, "RMIRL-implicit",
-                                 init_learner, period, policy)
+                                 model_based.starting_adversary(init, config, env.spec, expert.train), period, policy)

@@ -62,12 +62,16 @@ class State:
         return jnp.exp(self.log_penalty)
 
 
+def init_penalty(config: Config) -> tuple[jax.Array, optax.OptState]:
+    """log λ at ``penalty_init`` and its Adam state."""
+    log_penalty = jnp.log(jnp.asarray(config.penalty_init, jnp.float32))
+    return log_penalty, optax.adam(config.penalty_lr).init(log_penalty)
+
+
 def init(key: jax.Array, config: Config, spec: EnvSpec, obs_mean: jax.Array | None = None,
          obs_std: jax.Array | None = None) -> State:
     configs.check_type(config, Config, "mopo.init")
-    log_penalty = jnp.log(jnp.asarray(config.penalty_init, jnp.float32))
-    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), log_penalty,
-                 optax.adam(config.penalty_lr).init(log_penalty), config)
+    return State(sac.init(key, config.sac_config(), spec, obs_mean, obs_std), *init_penalty(config), config)
 
 
 def update(state: State, batch: Transition) -> tuple[State, dict[str, jax.Array]]:
