@@ -22,8 +22,9 @@ reward updates, all on the current reward r_ψ (clipped to ±``max_reward``):
 with x̂ interpolating standardized [s, a] inputs of E and M: maximum-likelihood IRL's
 reward step (Zeng et al. 2022), whose gradient raises the reward of the expert's
 transitions against the policy's imagined ones (a Wasserstein critic, as in off-policy
-GAIL; :func:`jaxil.il.gail.wasserstein_loss`). Like CleanIL's code we omit its ±1000
-clip of Q: the reward is bounded, so |Q| stays ≲ max_reward/(1 − γ) = 1000 by itself.
+GAIL; :func:`jaxil.il.gail.wasserstein_loss`). Unlike CleanIL, the policy's SAC critic
+is not clipped to ±1000: r_ψ is bounded and the penalty's mean is held at its target, so
+|Q| stays near max_reward/(1 − γ) = 1000 or below without it.
 """
 
 from __future__ import annotations
