@@ -23,8 +23,9 @@ with x̂ interpolating standardized [s, a] inputs of E and M: maximum-likelihood
 reward step (Zeng et al. 2022), whose gradient raises the reward of the expert's
 transitions against the policy's imagined ones (a Wasserstein critic, as in off-policy
 GAIL; :func:`jaxil.il.gail.wasserstein_loss`). Unlike CleanIL, the policy's SAC critic
-is not clipped to ±1000: r_ψ is bounded and the penalty's mean is held at its target, so
-|Q| stays near max_reward/(1 − γ) = 1000 or below without it.
+is not clipped to ±1000: r_ψ is bounded by max_reward and only the penalty's mean is held
+at its target, so Q has no hard bound from below in OMLIRL; the stop on non-finite
+rollouts (:func:`jaxil.rl.model_rollouts.nonfinite_problem`) catches a run that diverges.
 """
 
 from __future__ import annotations

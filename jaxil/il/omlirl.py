@@ -111,7 +111,9 @@ def make_train(
         key, k_roll, k_learn = jax.random.split(ts.key, 3)
         rows, live, info = model_based.imagine(k_roll, ts.learner.learner, model, expert_rows, data, config,
                                                terminated_fn, penalty=True)
-        state, _ = mopo.tune_penalty(ts.learner, info["uncertainty"], live)
+        # λ steps on every row that took the step, as CleanIL's: also those leaving the
+        # bound (and so not written), which tend to carry the largest u
+        state, _ = mopo.tune_penalty(ts.learner, info["uncertainty"], info["stepped"])
         buffer = solver_loop.write(ts.model_buffer, rows.replace(reward=info["uncertainty"]), live)
         state, metrics = model_based.learn(k_learn, state, buffer, data, expert_rows, config, lambda s: s.penalty)
         metrics |= {"penalty": state.penalty, "uncertainty": solver_loop.live_mean(info["uncertainty"], live),

@@ -145,7 +145,9 @@ def update(state: State, batch: tuple[Transition, Transition, Transition]) -> tu
     scheduled, m_critic = sac.step_critic(scheduled, critic_loss, state, expert, model_rows, td, policy_action, target)
     learner = scheduled.replace(config=learner.config, key=key)
     learner, m_actor = sac.update_actor(learner, td.obs)
-    return state.replace(learner=sac.update_target(learner)), m_critic | m_actor | {"critic_lr": critic_lr(cfg, learner.step)}
+    learner, m_alpha = sac.update_temperature(learner, m_actor["log_prob"])  # α fixed unless learn_alpha
+    metrics = m_critic | m_actor | m_alpha | {"critic_lr": critic_lr(cfg, learner.step)}
+    return state.replace(learner=sac.update_target(learner)), metrics
 
 
 def advantage(state: State, t: Transition, key: jax.Array) -> jax.Array:

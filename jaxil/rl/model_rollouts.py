@@ -61,8 +61,10 @@ def rollout(
     """(transitions (horizon, N), live (horizon, N), info) from ``start_obs`` (N, obs).
 
     ``act(key, obs) -> action`` samples the policy. info: ``nonfinite`` (steps whose
-    prediction was not finite), and with ``penalty`` ``uncertainty`` (horizon, N), MOPO's
-    u(s, a). A model without a reward head gives reward 0 (the caller relabels).
+    prediction was not finite), ``stepped`` (horizon, N): the rows that took the step with
+    a finite prediction, written or not (a row leaving the bound is not written), and with
+    ``penalty`` ``uncertainty`` (horizon, N), MOPO's u(s, a). A model without a reward head
+    gives reward 0 (the caller relabels).
     """
     if prune not in PRUNING:
         raise JaxilError(f"prune must be one of {PRUNING}, got {prune!r}.")
@@ -90,12 +92,12 @@ def rollout(
         t = Transition(obs, action, reward, next_obs, now_terminal, jnp.zeros(n, bool))
         # a dead row keeps a finite state so later steps stay finite
         next_obs = jnp.where(finite[:, None], next_obs, obs)
-        out = (t, written) + ((u,) if penalty else ())
+        out = (t, written, alive & finite) + ((u,) if penalty else ())
         return (next_obs, still, now_terminal & finite, nonfinite + jnp.sum(alive & ~finite)), out
 
     init = (start_obs, jnp.ones(n, bool), jnp.zeros(n, bool), jnp.zeros((), jnp.int32))
     (_, _, _, nonfinite), outs = jax.lax.scan(one_step, init, jax.random.split(key, horizon))
-    info = {"nonfinite": nonfinite}
+    info = {"nonfinite": nonfinite, "stepped": outs[2]}
     if penalty:
-        info["uncertainty"] = outs[2]
+        info["uncertainty"] = outs[3]
     return outs[0], outs[1], info

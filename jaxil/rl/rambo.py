@@ -19,7 +19,9 @@ the data does not pin it down. The adversarial rollouts advance step by step and
 from fresh data states after ``adv_horizon`` steps or on leaving the bound.
 
 Where CleanIL differs, on purpose: the input scaler stays the one the model was fitted
-with (CleanIL refits it on every adversarial phase).
+with (CleanIL refits it on every adversarial phase), and the supervised rows are drawn
+from all of the data at every step (CleanIL draws them from a fixed subset of
+min(256·100·1.2, N) rows per phase, with a hold-out it only logs).
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ def adversarial_loss(params, state: State, t: Transition, adv: jax.Array, sl_bat
 
 
 Act = Callable[[jax.Array, jax.Array], jax.Array]  # (key, obs) -> action
+ACT_STREAM, ADVANTAGE_STREAM = 0x61637421, 0x61647621
 
 
 def adversarial_step(state, key: jax.Array, data: Transition, terminated_fn: Callable[[jax.Array], jax.Array], *,
@@ -163,11 +166,12 @@ def adversarial_step(state, key: jax.Array, data: Transition, terminated_fn: Cal
     cfg, model = state.config, state.model
     k_model, k_sl, k_fresh = jax.random.split(key, 3)
     obs = state.adv_obs
-    action = sac.policy(state.learner, obs).mode() if act is None else act(jax.random.fold_in(key, 1), obs)
+    # the hooks' keys: their own streams (fold_in(key, i) for i < 3 would repeat a split key)
+    action = sac.policy(state.learner, obs).mode() if act is None else act(jax.random.fold_in(key, ACT_STREAM), obs)
     next_obs, reward = dynamics.step(model, k_model, obs, action)
     reward = jnp.zeros(obs.shape[0]) if reward is None else reward
     t = Transition(obs, action, reward, next_obs, terminated_fn(next_obs), jnp.zeros(obs.shape[0], bool))
-    adv = normalise(advantage_fn(state, t, jax.random.fold_in(key, 2)), cfg.adv_clip)
+    adv = normalise(advantage_fn(state, t, jax.random.fold_in(key, ADVANTAGE_STREAM)), cfg.adv_clip)
     members = model.config.members
     sl = jax.tree.map(lambda x: x.reshape((members, cfg.sl_batch) + x.shape[1:]),
                       sample(k_sl, data, members * cfg.sl_batch))
