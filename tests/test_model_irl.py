@@ -294,10 +294,8 @@ def test_cli_trains_each_in_a_fitted_model_and_refuses_bad_input(tmp_path, capsy
     transfer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert transfer["algo"] == "reward-transfer" and transfer["seeds"] == [0, 1]
     assert (out / "reward-transfer" / "seed1" / "metrics.csv").is_file()
-    # RMIRL and RMIRL-implicit from the same model
+    # RMIRL-implicit from the same model (RMIRL's command line is OMLIRL's plus these flags)
     adversarial = ["--model-update-every", "10", "--model-steps", "2", "--adv-batch", "4", "--sl-batch", "4"]
-    assert cli.main(["train", "rmirl", "--env", "pendulum", "--dynamics", str(dyn), "--out", str(tmp_path / "rmirl"),
-                     *IRL_TINY, *adversarial]) == 0
     assert cli.main(["train", "rmirl-implicit", "--env", "pendulum", "--dynamics", str(dyn), "--out",
                      str(tmp_path / "implicit"), *strip_reward_flags(IRL_TINY), *adversarial,
                      "--adv-horizon", "2"]) == 0
