@@ -141,12 +141,13 @@ def update(state: State, batch: tuple[Transition, Transition, Transition]) -> tu
     policy_action = jax.lax.stop_gradient(sac.policy(learner, expert.obs).sample(seed=k_pi))
     # the learner's critic_lr is a leaf of its Config: the step at the scheduled rate, the
     # Adam moments unchanged by the rate
-    scheduled = learner.replace(config=learner.config.replace(critic_lr=critic_lr(cfg, learner.step)))
+    lr = critic_lr(cfg, learner.step)
+    scheduled = learner.replace(config=learner.config.replace(critic_lr=lr))
     scheduled, m_critic = sac.step_critic(scheduled, critic_loss, state, expert, model_rows, td, policy_action, target)
     learner = scheduled.replace(config=learner.config, key=key)
     learner, m_actor = sac.update_actor(learner, td.obs)
     learner, m_alpha = sac.update_temperature(learner, m_actor["log_prob"])  # α fixed unless learn_alpha
-    metrics = m_critic | m_actor | m_alpha | {"critic_lr": critic_lr(cfg, learner.step)}
+    metrics = m_critic | m_actor | m_alpha | {"critic_lr": lr}
     return state.replace(learner=sac.update_target(learner)), metrics
 
 
