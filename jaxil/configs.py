@@ -104,6 +104,8 @@ RANGES: dict[str, Check] = {
     # model-based RL: the uncertainty penalty's weight, its target and its learning rate
     **dict.fromkeys(("penalty_init", "penalty_lr"), POSITIVE),
     "penalty_target": NONNEGATIVE,
+    # tabular IRL: stopping tolerances (0 turns a rule off)
+    **dict.fromkeys(("linf_eps", "grad_eps"), NONNEGATIVE),
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)

@@ -15,7 +15,8 @@ GYMNAX_IDS = {
     "acrobot": "Acrobot-v1",
 }
 BRAX_ENVS = ("hopper", "halfcheetah", "walker2d", "ant")
-ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS
+TABULAR_ENVS = ("cliffworld", "random-mdp")  # jaxil.envs.tabular.NAMED
+ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + TABULAR_ENVS
 
 
 @functools.cache
@@ -38,7 +39,13 @@ def make(name: str, backend: str | None = None) -> Env:
                 f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BACKENDS}."
             )
         return BraxEnv(name, backend)
+    if name in TABULAR_ENVS:
+        from jaxil.envs.tabular import TabularEnv, named_mdp
+
+        if backend not in (None, "tabular"):
+            raise JaxilError(f"env {name!r} is a tabular MDP and has no backend {backend!r}; leave --backend unset.")
+        return TabularEnv(named_mdp(name), name)
     raise JaxilError(f"unknown env {name!r}; choose one of: {', '.join(ENV_NAMES)}.")
 
 
-__all__ = ["ENV_NAMES", "Env", "EnvSpec", "Step", "make", "random_action", "select_tree"]
+__all__ = ["ENV_NAMES", "TABULAR_ENVS", "Env", "EnvSpec", "Step", "make", "random_action", "select_tree"]
