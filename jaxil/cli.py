@@ -44,7 +44,8 @@ class Algo:
         sub-optimal dataset, "online" from expert data and the env, "rl" from the env's reward,
         "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error),
         "offline-model" learns from a dataset's transitions and a fitted dynamics model,
-        "model-irl" from expert data, a sub-optimal dataset and a dynamics model fitted to both.
+        "model-irl" from expert data, a sub-optimal dataset and a dynamics model fitted to both,
+        "tabular" from a tabular MDP's known dynamics and its soft-optimal demonstrator.
     reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
         reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
         learned reward is a classifier's score of the current policy, None otherwise.
@@ -74,6 +75,7 @@ ALGOS: dict[str, Algo] = {
     "omlirl": Algo("jaxil.il.omlirl", "model-irl", reward="transferable"),
     "rmirl": Algo("jaxil.il.rmirl", "model-irl", reward="transferable"),
     "rmirl-implicit": Algo("jaxil.il.rmirl_implicit", "model-irl"),
+    "mce-irl": Algo("jaxil.il.mce_irl", "tabular", reward="transferable"),
 }
 
 
@@ -125,9 +127,10 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         )
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
-        num_expert_trajs: int | None = (ONLINE_EXPERT_TRAJS if ALGOS[algo].kind in ("online", "model", "model-irl")
-                                        else DEFAULT_EXPERT_TRAJS)
-        """use the first N episodes of the dataset (None: all)."""
+        num_expert_trajs: int | None = (None if ALGOS[algo].kind == "tabular" else ONLINE_EXPERT_TRAJS
+                                        if ALGOS[algo].kind in ("online", "model", "model-irl") else DEFAULT_EXPERT_TRAJS)
+        """use the first N episodes of the dataset (None: all); on a tabular env, N trajectories sampled
+        from the soft-optimal demonstrator (None: its exact occupancy)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
         seeds: int = 1
@@ -303,6 +306,8 @@ def build_maker(
         run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs,
                        "suboptimal_dataset": suboptimal_dataset or sub_info.dataset_id, "model": model}
         return make, run_config, reference
+    if kind == "tabular":  # known dynamics: the demonstrator is soft-optimal for the true reward
+        return tabular_maker(mod, env, dataset, num_trajs, run_config)
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
         if info.warning:
@@ -334,6 +339,44 @@ def build_maker(
                 raise
         make = lambda c: mod.make_train(c, env, reference)  # noqa: E731
         run_config |= {"dataset": dataset or (info.dataset_id if info else None)}
+    return make, run_config, reference
+
+
+DEMO_KEY = 0  # the sampled demonstrations are the same in every run (they are the data, not the seed)
+
+
+def tabular_maker(mod, env, dataset: str | None, num_trajs: int | None, run_config: dict):
+    """(make, run_config, reference) of a tabular IRL run: demonstrations from the soft-optimal
+    policy for the MDP's true reward, as its exact occupancy or ``num_trajs`` sampled trajectories;
+    references (random, demonstrator) computed exactly."""
+    import jax
+
+    from jaxil.envs import TABULAR_ENVS
+    from jaxil.envs.tabular import TabularEnv
+    from jaxil.rl import tabular
+
+    if not isinstance(env, TabularEnv):
+        raise JaxilError(f"{run_config['algo']} learns on a tabular MDP; --env must be one of {', '.join(TABULAR_ENVS)}, "
+                         f"got {env.spec.name!r}.")
+    if dataset is not None:
+        raise JaxilError("a tabular env's demonstrations come from its soft-optimal demonstrator; drop --dataset "
+                         "(--num-expert-trajs N samples N trajectories, none gives the exact occupancy).")
+    if num_trajs is not None and num_trajs <= 0:
+        raise JaxilError(f"--num-expert-trajs must be positive, got {num_trajs}.")
+    mdp = env.mdp
+    _, _, demonstrator = tabular.soft_value_iteration(mdp)
+    states = None if num_trajs is None else tabular.sample_trajectories(
+        mdp, demonstrator, jax.random.PRNGKey(DEMO_KEY), num_trajs)[0]
+
+    def demo(gamma):
+        if states is None:
+            return tabular.state_occupancy(mdp, demonstrator, gamma)[1]
+        return mod.occupancy_from_trajectories(states, mdp.num_states, gamma)
+
+    reference = mod.exact_reference(mdp, demonstrator)
+    make = lambda c: mod.make_train(c, mdp, demo(c.gamma), reference, env.spec.name)  # noqa: E731
+    run_config |= {"demonstrations": "exact occupancy" if num_trajs is None else f"{num_trajs} sampled trajectories",
+                   "num_expert_trajs": num_trajs}
     return make, run_config, reference
 
 
@@ -616,6 +659,8 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     mod = algo_module(rc["algo"])
     env_name = rc["env"]
     env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"])
+    if env_name in envs.TABULAR_ENVS:  # known dynamics: the transfer is solved exactly
+        return tabular_transfer(rc, mod, source_train, carry, env, reference, out)
     if env_name not in RECIPES or RECIPES[env_name].algo != "sac":
         raise JaxilError(f"reward-transfer trains SAC with the env's expert recipe; env {env_name!r} has no SAC recipe.")
     overrides = {} if args.steps is None else {"steps": args.steps}
@@ -636,6 +681,29 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     summary = summarize(run_config | {"algo": "reward-transfer"}, seeds, rows, time.perf_counter() - t0, transfer_out)
     summary["source_run"] = str(out)
     (transfer_out / "summary.json").write_text(json_text(summary, indent=2))
+    return summary
+
+
+def tabular_transfer(rc: dict, mod, source_train, carry, env, reference, out: Path) -> dict:
+    """Reward transfer on a tabular MDP, exactly: per seed, an optimal policy for the learned
+    reward (value iteration) and its expected return under the true reward."""
+    import jax
+
+    from jaxil.evaluation import normalized_score
+    from jaxil.rl import tabular
+    from jaxil.stats import aggregate
+
+    mdp, returns = env.mdp, []
+    for i in range(len(rc["seeds"])):
+        learner = source_train.learner(jax.tree.map(lambda x: x[i], carry.state))
+        r = mod.learned_reward(learner)(mdp.observation, None, None, None)
+        _, _, greedy = tabular.value_iteration(mdp, r.astype(mdp.transition.dtype))
+        returns.append(float(tabular.expected_return(mdp, greedy)))
+    summary = {"algo": "reward-transfer", "source_run": str(out), "source_algo": rc["algo"], "env": rc["env"],
+               "solver": "value iteration (exact)", "seeds": rc["seeds"],
+               "return": {"mean": float(np.mean(returns)), "per_seed": returns}}
+    if reference is not None:
+        summary["normalized_score"] = aggregate([float(normalized_score(x, *reference)) for x in returns])
     return summary
 
 

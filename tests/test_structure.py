@@ -128,6 +128,7 @@ CONFIGS = {
     "rmirl_implicit": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=2,
                            model_buffer_size=8, steps=2, eval_every=2, eval_episodes=1, model_update_every=2,
                            model_steps=1, adv_batch=2, sl_batch=2, adv_horizon=2),
+    "mce_irl": dict(reward_hidden=(4,), steps=2, eval_every=1),
     "mbpo": dict(TINY_ONLINE, batch_size=4, real_batch=2, model_every=1, warmup_steps=6, model_members=2,
                  model_elites=1, model_hidden=(4,), model_batch=2, model_epochs=1, rollout_batch=2, max_horizon=2,
                  model_buffer_size=8),
@@ -174,6 +175,14 @@ def contract_case(name: str, expert_data):
         model = dynamics.model(dynamics.init(jax.random.PRNGKey(1), model_cfg, env.spec, dynamics.fit_scaler(t.obs, t.action)))
         batch = (t, t, t)
         return mod, config, env, (expert, rows(env, 40, key=1), model, env, ref), (model,) if name != "omlirl" else (), batch
+    if name == "mce_irl":  # tabular IRL: a known MDP; the "batch" is the demonstrations' occupancy
+        from jaxil.envs.tabular import TabularEnv, cliffworld
+        from jaxil.rl import tabular
+
+        mdp = cliffworld()
+        tab = TabularEnv(mdp, "cliffworld")
+        demo = tabular.occupancy_measures(mdp)[1]
+        return mod, config, tab, (mdp, demo, ref), (mdp,), demo
     if name in ("mopo", "rambo"):  # offline RL in a fitted model: the data's rows and the model
         from jaxil.rl import dynamics
 

@@ -298,7 +298,7 @@ def test_demonstration_formats_agree():
 def test_loss_gradient_is_feature_expectation_matching():
     mdp = random_mdp(jax.random.PRNGKey(5), 6, 2, 2, 5, random_obs=True, obs_dim=3)
     _, demo, _ = expert(mdp)
-    state = mce_irl.init(jax.random.PRNGKey(0), mce_irl.Config(), TabularEnv(mdp).spec, mdp)
+    state = mce_irl.init(jax.random.PRNGKey(0), mce_irl.Config(reward_hidden=()), TabularEnv(mdp).spec, mdp)
     new, metrics = mce_irl.update(state, demo)
     _, d_pi = tabular.occupancy_measures(mdp, mce_irl.reward_of_states(state))
     grad = jax.grad(lambda p: mce_irl.occupancy_matching_loss(mce_irl.reward_of_states(state, p), d_pi, demo))(
@@ -359,3 +359,22 @@ def test_mce_irl_policy_and_reward_contract():
     np.testing.assert_allclose(dist.probs, mce_irl.soft_optimal_policy(state)[3, jnp.array([0, 9, 27])], rtol=1e-6)
     r = mce_irl.learned_reward(state)(mdp.observation, None, None, None)
     np.testing.assert_allclose(r, mce_irl.reward_of_states(state))
+
+
+def test_mce_irl_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from jaxil import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "mce-irl", "--env", "random-mdp", "--seeds", "2", "--steps", "200", "--eval-every", "100",
+                     "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["seeds"] == [0, 1] and min(summary["normalized_score"]["per_seed"]) > 95
+    assert json.loads((out / "config.json").read_text())["demonstrations"] == "exact occupancy"
+    assert cli.main(["reward-transfer", str(out)]) == 0  # exact: value iteration on the learned reward
+    transfer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert transfer["solver"] == "value iteration (exact)" and min(transfer["normalized_score"]["per_seed"]) > 95
+    assert cli.main(["train", "mce-irl", "--env", "cartpole", "--steps", "2", "--eval-every", "1",
+                     "--out", str(tmp_path / "bad")]) == 1
+    assert "must be one of cliffworld, random-mdp" in capsys.readouterr().err

@@ -62,16 +62,16 @@ class Config(configs.Config):
     """stop once max_s |D_θ(s) − D_E(s)| is at most this."""
     grad_eps: float = 1e-4
     """stop once the reward gradient's l2 norm is at most this."""
-    reward_hidden: tuple[int, ...] = static(())
-    """hidden widths of the reward MLP (empty: linear in the observation)."""
+    reward_hidden: tuple[int, ...] = static((256,))
+    """hidden widths of the reward MLP (empty: linear in the observation, as Ziebart's)."""
     reward_activation: str = static("relu")
     """activation of the reward MLP."""
     reward_init: str = static("random")
     """initial reward parameters: "random" (the layers' default initializers) or "zero"."""
     undiscounted_policy: bool = static(False)
     """imitation's quirk: solve the policy at γ = 1 whatever gamma (only occupancies are discounted)."""
-    steps: int = static(1000)
-    """most iterations (imitation's max_iter)."""
+    steps: int = static(2000)
+    """most iterations (imitation's max_iter, 1000 by default, is short of CliffWorld's ~1500)."""
     eval_every: int = static(100)
     """iterations between evaluations (one chunk of the chunked driver)."""
 
