@@ -65,6 +65,7 @@ ALGOS: dict[str, Algo] = {
     "airl": Algo("jaxil.il.airl", "online", reward="transferable"),
     "sqil": Algo("jaxil.il.sqil", "online"),
     "recoil-online": Algo("jaxil.il.recoil_online", "online"),
+    "density": Algo("jaxil.il.density", "online", reward="transferable"),
     "ppo": Algo("jaxil.rl.ppo", "rl"),
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),

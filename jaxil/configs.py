@@ -106,6 +106,8 @@ RANGES: dict[str, Check] = {
     "penalty_target": NONNEGATIVE,
     # tabular IRL: stopping tolerances (0 turns a rule off)
     **dict.fromkeys(("linf_eps", "grad_eps"), NONNEGATIVE),
+    # density reward: the kernel's bandwidth
+    "bandwidth": POSITIVE,
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)

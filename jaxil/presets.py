@@ -30,6 +30,8 @@ CLASSIC: dict[str, dict] = {
     "sqil": _ONLINE_SMALL | dict(lr=1e-3, batch_size=128, steps=10_000),
     "recoil-online": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, expert_batch=64, replay_batch=64,
                                           steps=10_000),
+    # the density reward's test (tests/test_online_il.py): SAC as GAIL's on the expert's KDE
+    "density": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, batch_size=128, steps=6000),
     # the pendulum expert's recipe (jaxil.experts.RECIPES)
     "sac": dict(steps=20_000, eval_every=2000, warmup_steps=1000, buffer_size=50_000),
     # the test's MBPO (tests/test_dynamics.py): small nets and ensemble, 2000 rollouts of 5 steps
@@ -51,8 +53,13 @@ CLASSIC: dict[str, dict] = {
 MUJOCO: dict[str, dict[str, dict]] = {
     "rmirl-implicit": {"walker2d": dict(gp_target=100.0)},
 }
-# SQIL solves discrete envs with double DQN, which wants a smaller lr and more steps
+# The density reward's PPO generator (tests/test_online_il.py on cartpole): 16 envs × 128 steps
+_DENSITY_PPO = dict(generator="ppo", hidden=(64, 64), activation="tanh", num_envs=16, rollout_steps=128, ppo_lr=1e-3,
+                    steps=16 * 128 * 40, eval_every=16 * 128 * 20, eval_episodes=20)
+# SQIL solves discrete envs with double DQN, which wants a smaller lr and more steps; the
+# density reward trains PPO there (SAC's actor is continuous)
 CLASSIC_DISCRETE: dict[str, dict] = {
+    "density": _DENSITY_PPO,
     "sqil": dict(hidden=(64, 64), lr=2.5e-4, batch_size=128, warmup_steps=1000, buffer_size=30_000, steps=30_000,
                  eval_every=10_000),
 }
@@ -65,6 +72,8 @@ _PPO_GENERATOR = dict(hidden=(64, 64), activation="tanh", disc_hidden=(64, 64), 
 CLASSIC_PPO_GENERATOR: dict[str, dict] = {
     "gail": _PPO_GENERATOR | dict(steps=16 * 128 * 150),
     "airl": _PPO_GENERATOR | dict(steps=16 * 128 * 225, disc_lr=1e-3),
+    # GAIL's pendulum PPO setting (γ 0.95, its budget); no discriminator to fit
+    "density": _DENSITY_PPO | dict(gamma=0.95, steps=16 * 128 * 150, eval_every=16 * 128 * 15, eval_episodes=50),
 }
 # bc, ppo and dqn default to settings that suit classic control already; on MuJoCo every
 # algorithm keeps its defaults (CleanIL's) but for the few per-env settings in MUJOCO.

@@ -14,7 +14,7 @@ from jaxil import JaxilError, cli, data, envs
 from jaxil.data import replay
 from jaxil.experts import recipe_config
 from jaxil.evaluation import Reference
-from jaxil.il import adversarial, airl, gail, recoil_online, sqil
+from jaxil.il import adversarial, airl, density, gail, recoil_online, sqil
 from jaxil.rl import dqn, sac
 from jaxil.stats import iqm
 from jaxil.types import Transition, concat
@@ -390,3 +390,72 @@ def test_gail_update_is_importable_and_moves_the_discriminator_towards_the_exper
         state, m = update(state, (expert, fake, concat(expert, fake)))
     assert float(gap(state)) > float(before) + 0.1
     assert int(state.generator.step) == 5 and "critic_loss" in m and "disc_loss" in m
+
+
+# --------------------------------------------------------------------------------------
+# Density-based reward
+
+
+def test_kde_matches_scipy():
+    from scipy.stats import gaussian_kde
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(60, 3)) @ rng.normal(size=(3, 3))
+    # whitened, so scipy's kernel covariance (the data's covariance × h²) is h² I, as ours
+    centred = points - points.mean(0)
+    points = centred @ np.linalg.inv(np.linalg.cholesky(np.cov(centred.T)).T)
+    queries = rng.normal(size=(10, 3)) * 1.5
+    ours = density.gaussian_kde_log_density(jnp.asarray(points, jnp.float32), jnp.asarray(queries, jnp.float32), 0.7)
+    theirs = gaussian_kde(points.T, bw_method=0.7).logpdf(queries.T)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_density_reward_is_the_log_density_of_standardised_expert_rows():
+    env = envs.make("cartpole")
+    spec = env.spec
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    rows = Transition(jax.random.normal(k[0], (40, 4)) * jnp.array([1.0, 2.0, 0.1, 5.0]),
+                      jax.random.randint(k[1], (40,), 0, 2), jnp.zeros(40), jax.random.normal(k[2], (40, 4)),
+                      jnp.zeros(40, bool), jnp.zeros(40, bool))
+    ppo_sizes = dict(generator="ppo", steps=1280, eval_every=640)
+    cfg = density.Config(**ppo_sizes, hidden=(8,), bandwidth=0.3)
+    state = density.init(jax.random.PRNGKey(1), cfg, spec, rows)
+    x = jnp.concatenate([rows.obs, jax.nn.one_hot(rows.action, 2)], -1)  # (s, one-hot a)
+    z = (x - x.mean(0)) / x.std(0)
+    query = rows.replace(obs=rows.obs[:3] + 0.1, action=rows.action[:3], next_obs=rows.next_obs[:3])
+    zq = (jnp.concatenate([query.obs, jax.nn.one_hot(query.action, 2)], -1) - x.mean(0)) / x.std(0)
+    sq = jnp.sum((zq[:, None] - z[None]) ** 2, -1)
+    by_hand = jnp.log(jnp.mean(jnp.exp(-sq / (2 * 0.3**2)), -1)) - 3 * jnp.log(2 * jnp.pi * 0.3**2)  # d = 6
+    r = density.learned_reward(state)(query.obs, query.action, query.next_obs, query.terminated)
+    np.testing.assert_allclose(r, by_hand, rtol=1e-4)
+    far = density.learned_reward(state)(query.obs + 10.0, query.action, query.next_obs, query.terminated)
+    assert bool(jnp.all(far < r - 10))
+    for kind, dim in (("state", 4), ("state_state", 8)):
+        fitted = density.fit(density.Config(**ppo_sizes, density_type=kind), spec, rows)
+        assert fitted.points.shape == (40, dim)
+
+
+def test_density_reward_trains_sac_to_the_expert_on_pendulum(pendulum_expert):
+    expert, ref = pendulum_expert
+    config = dict(hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, batch_size=128, warmup_steps=1000,
+                  buffer_size=20_000, steps=6000, eval_every=2000)
+    train = density.make_train(density.Config(**config), expert, PENDULUM, ref)
+    _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    final = np.asarray(m["normalized_score"])[:, -1]
+    assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
+
+
+def test_density_reward_trains_ppo_to_the_expert_on_cartpole():
+    env = envs.make("cartpole")
+    eps, info = data.load(data.default_dataset_id("cartpole"), env)
+    expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
+    config = dict(generator="ppo", hidden=(64, 64), activation="tanh", num_envs=16, rollout_steps=128, ppo_lr=1e-3,
+                  steps=16 * 128 * 40, eval_every=16 * 128 * 20, eval_episodes=20)
+    train = density.make_train(density.Config(**config), expert, env, Reference(info.random_return, info.expert_return))
+    _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    final = np.asarray(m["normalized_score"])[:, -1]
+    assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
+    with pytest.raises(JaxilError, match="density_type"):
+        density.Config(density_type="state_next_state")
+    with pytest.raises(JaxilError, match="bandwidth"):
+        density.Config(bandwidth=0.0)

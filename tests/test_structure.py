@@ -109,6 +109,7 @@ CONFIGS = {
     "gail": dict(TINY_ONLINE, disc_hidden=(4,), batch_size=4, expert_batch=4),
     "airl": dict(TINY_ONLINE, disc_hidden=(4,), batch_size=4, expert_batch=4),
     "sqil": dict(TINY_ONLINE, batch_size=4),
+    "density": dict(TINY_ONLINE, batch_size=4),
     "recoil_online": dict(TINY_ONLINE, expert_batch=4, replay_batch=4),
     "sac": dict(TINY_ONLINE, batch_size=4),
     "dqn": dict(TINY_ONLINE, batch_size=4),
@@ -191,7 +192,8 @@ def contract_case(name: str, expert_data):
         return mod, config, env, (rows(env, 40, key=1), model, env, ref), (model,) if name == "rambo" else (), t
     batch = {"recoil": (t, t), "recoil_online": (t, t), "sqil": (t, t), "gail": (t, t, t), "airl": (t, t, t)}.get(name, t)
     args = (expert, t, env, ref) if name == "recoil" else (expert, env, ref)
-    extra = stats if name in ("bc", "iqlearn", "ibc", "recoil", "recoil_online") else ()
+    extra = stats if name in ("bc", "iqlearn", "ibc", "recoil", "recoil_online") else (
+        (expert.train,) if name == "density" else ())
     return mod, config, env, args, extra, batch
 
 

@@ -52,32 +52,14 @@ WARM_START_STREAM = 0x62632D77
 
 
 @struct.dataclass
-class Config(offpolicy.LoopConfig):
-    """Discriminator and generator settings shared by GAIL and AIRL. Float fields may be
-    arrays (a sweep is a vmap over configs). Defaults follow CleanIL's GAIL (SAC generator,
-    10 expert trajectories, one discriminator and one SAC update per env step). The loop's
-    sizes come from :class:`offpolicy.LoopConfig`; the PPO generator uses its num_envs, steps
-    and eval settings and ignores the replay ones."""
+class GeneratorConfig(offpolicy.LoopConfig):
+    """The generator's settings: an RL solver (SAC or PPO) trained on a reward the imitation
+    algorithm supplies (a discriminator's, a density's). Its loop sizes come from
+    :class:`offpolicy.LoopConfig`; the PPO generator uses its num_envs, steps and eval
+    settings and ignores the replay ones."""
 
     generator: str = static("sac")
     """"sac" (off-policy, replay buffer) or "ppo" (on-policy rollouts)."""
-    # discriminator
-    disc_lr: float = 3e-4
-    """discriminator Adam learning rate."""
-    gp_weight: float = 10.0
-    """weight of the discriminator's gradient penalty (0: none)."""
-    gp_target: float = 1.0
-    """gradient ∞-norm above which the penalty applies (one-sided, at interpolates)."""
-    l2_weight: float = 1e-5
-    """weight of ½ Σθ² on the discriminator's parameters."""
-    disc_hidden: tuple[int, ...] = static((256, 256, 256))
-    """hidden widths of the discriminator."""
-    disc_activation: str = static("silu")
-    """activation of the discriminator."""
-    expert_batch: int = static(256)
-    """expert rows (and as many generator rows) per discriminator step."""
-    disc_updates: int = static(1)
-    """discriminator steps per iteration (env step for sac, rollout for ppo)."""
     # generator, both kinds
     gamma: float = 0.99
     """discount."""
@@ -95,9 +77,7 @@ class Config(offpolicy.LoopConfig):
     tau: float = 0.005
     """polyak rate of SAC's target critic."""
     batch_size: int = static(256)
-    """rows per SAC update, ``expert_fraction`` of them expert rows."""
-    expert_fraction: float = static(0.5)
-    """share of expert rows in SAC's batch (CleanIL's real_ratio)."""
+    """rows per SAC update (GAIL and AIRL: ``expert_fraction`` of them expert rows)."""
     # ppo generator
     ppo_lr: float = 3e-4
     """PPO learning rate (annealed to 0)."""
@@ -108,7 +88,7 @@ class Config(offpolicy.LoopConfig):
     ent_coef: float = 0.0
     """PPO entropy bonus."""
     reward_scale: float = 1.0
-    """PPO multiplies the discriminator's rewards by this."""
+    """PPO multiplies the learned rewards by this."""
     rollout_steps: int = static(128)
     """steps per env per PPO iteration."""
     num_epochs: int = static(10)
@@ -117,20 +97,11 @@ class Config(offpolicy.LoopConfig):
     """PPO minibatches per pass."""
     normalize_obs: bool = static(True)
     """PPO's running observation normalization."""
-    # warm start
-    warm_start_bc: int = static(0)
-    """BC updates of the generator's policy on the expert data before adversarial
-    training (0: none); with PPO its observation statistics start at the expert's."""
-    warm_start_lr: float = 2e-3
-    """peak Adam learning rate of the BC warm start (BC's: cosine decay to 0; batches of
-    expert_batch rows)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.generator not in GENERATORS:
             raise JaxilError(f"generator must be one of {GENERATORS}, got {self.generator!r}.")
-        if not 0.0 <= self.expert_fraction < 1.0:
-            raise JaxilError(f"expert_fraction must be in [0, 1), got {self.expert_fraction}.")
         self.generator_config()  # its own checks (multiples of num_envs, rollout sizes)
 
     def generator_config(self) -> sac.Config | ppo.Config:
@@ -149,7 +120,46 @@ class Config(offpolicy.LoopConfig):
         )
 
 
-def generator(config: Config) -> ModuleType:
+@struct.dataclass
+class Config(GeneratorConfig):
+    """Discriminator and generator settings shared by GAIL and AIRL. Float fields may be
+    arrays (a sweep is a vmap over configs). Defaults follow CleanIL's GAIL (SAC generator,
+    10 expert trajectories, one discriminator and one SAC update per env step)."""
+
+    # discriminator
+    disc_lr: float = 3e-4
+    """discriminator Adam learning rate."""
+    gp_weight: float = 10.0
+    """weight of the discriminator's gradient penalty (0: none)."""
+    gp_target: float = 1.0
+    """gradient ∞-norm above which the penalty applies (one-sided, at interpolates)."""
+    l2_weight: float = 1e-5
+    """weight of ½ Σθ² on the discriminator's parameters."""
+    disc_hidden: tuple[int, ...] = static((256, 256, 256))
+    """hidden widths of the discriminator."""
+    disc_activation: str = static("silu")
+    """activation of the discriminator."""
+    expert_batch: int = static(256)
+    """expert rows (and as many generator rows) per discriminator step."""
+    disc_updates: int = static(1)
+    """discriminator steps per iteration (env step for sac, rollout for ppo)."""
+    expert_fraction: float = static(0.5)
+    """share of expert rows in SAC's batch (CleanIL's real_ratio)."""
+    # warm start
+    warm_start_bc: int = static(0)
+    """BC updates of the generator's policy on the expert data before adversarial
+    training (0: none); with PPO its observation statistics start at the expert's."""
+    warm_start_lr: float = 2e-3
+    """peak Adam learning rate of the BC warm start (BC's: cosine decay to 0; batches of
+    expert_batch rows)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.expert_fraction < 1.0:
+            raise JaxilError(f"expert_fraction must be in [0, 1), got {self.expert_fraction}.")
+
+
+def generator(config: GeneratorConfig) -> ModuleType:
     """The generator's solver module (``config.generator`` names it; see
     :mod:`jaxil.rl.solvers` for what a solver provides)."""
     return solvers.solver(config.generator, GENERATORS)
