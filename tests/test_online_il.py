@@ -343,14 +343,20 @@ def test_sqil_and_recoil_online_reach_expert_on_pendulum(pendulum_expert):
         assert iqm(final) >= 90, f"{module.__name__}: IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
 
 
-def test_sqil_with_dqn_imitates_cartpole():
+@pytest.fixture(scope="module")
+def cartpole_expert():
     env = envs.make("cartpole")
     eps, info = data.load(data.default_dataset_id("cartpole"), env)
     expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
+    return env, expert, Reference(info.random_return, info.expert_return)
+
+
+def test_sqil_with_dqn_imitates_cartpole(cartpole_expert):
+    env, expert, ref = cartpole_expert
     cfg = sqil.Config(hidden=(64, 64), lr=2.5e-4, batch_size=128, steps=30_000, eval_every=10_000,
                       warmup_steps=1000, buffer_size=30_000)
     assert isinstance(cfg.solver_config(discrete=True), dqn.Config)
-    train = sqil.make_train(cfg, expert, env, Reference(info.random_return, info.expert_return))
+    train = sqil.make_train(cfg, expert, env, ref)
     _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), 4))
     final = np.asarray(m["normalized_score"])[:, -1]
     assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
@@ -445,13 +451,11 @@ def test_density_reward_trains_sac_to_the_expert_on_pendulum(pendulum_expert):
     assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
 
 
-def test_density_reward_trains_ppo_to_the_expert_on_cartpole():
-    env = envs.make("cartpole")
-    eps, info = data.load(data.default_dataset_id("cartpole"), env)
-    expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
+def test_density_reward_trains_ppo_to_the_expert_on_cartpole(cartpole_expert):
+    env, expert, ref = cartpole_expert
     config = dict(generator="ppo", hidden=(64, 64), activation="tanh", num_envs=16, rollout_steps=128, ppo_lr=1e-3,
                   steps=16 * 128 * 40, eval_every=16 * 128 * 20, eval_episodes=20)
-    train = density.make_train(density.Config(**config), expert, env, Reference(info.random_return, info.expert_return))
+    train = density.make_train(density.Config(**config), expert, env, ref)
     _, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
     final = np.asarray(m["normalized_score"])[:, -1]
     assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"

@@ -402,3 +402,15 @@ def test_bc_learns_a_tabular_expert_through_the_env_adapter():
     train = bc.make_train(cfg, data.expert_data(episodes[:30]), env, ref)
     _, metrics = jax.jit(train)(jax.random.PRNGKey(0))
     assert float(metrics["normalized_score"][-1]) >= 90
+
+
+def test_imitations_undiscounted_policy_quirk_is_behind_a_flag():
+    with jax.enable_x64(True):
+        mdp = reasonable_mdp()
+        _, quirk = tabular.occupancy_measures(mdp, discount=0.9, undiscounted_policy=True)
+        _, plain = tabular.occupancy_measures(mdp, discount=0.9)
+        _, _, pi_one = tabular.soft_value_iteration(mdp, discount=1.0)
+        _, by_hand = tabular.state_occupancy(mdp, pi_one, 0.9)
+        quirk, plain, by_hand = host(quirk, plain, by_hand)
+    np.testing.assert_allclose(quirk, by_hand, atol=1e-12)  # the γ = 1 policy, discounted occupancy
+    assert np.max(np.abs(quirk - plain)) > 1e-3  # which is not the γ = 0.9 policy's
