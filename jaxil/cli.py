@@ -45,7 +45,8 @@ class Algo:
         "model" fits a dynamics model to a dataset's transitions (no policy; scored by hold-out error),
         "offline-model" learns from a dataset's transitions and a fitted dynamics model,
         "model-irl" from expert data, a sub-optimal dataset and a dynamics model fitted to both,
-        "tabular" from a tabular MDP's known dynamics and its soft-optimal demonstrator.
+        "tabular" from a tabular MDP's known dynamics and its soft-optimal demonstrator,
+        "interactive" from an expert policy that labels the states the learner visits.
     reward: "transferable" for reward learners whose ``learned_reward`` is meant to be
         reused (``jaxil reward-transfer`` takes their runs), "discriminator" for those whose
         learned reward is a classifier's score of the current policy, None otherwise.
@@ -66,6 +67,7 @@ ALGOS: dict[str, Algo] = {
     "sqil": Algo("jaxil.il.sqil", "online"),
     "recoil-online": Algo("jaxil.il.recoil_online", "online"),
     "density": Algo("jaxil.il.density", "online", reward="transferable"),
+    "dagger": Algo("jaxil.il.dagger", "interactive"),
     "ppo": Algo("jaxil.rl.ppo", "rl"),
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),
@@ -129,9 +131,11 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         dataset: str | None = None
         """dataset id or path (default: jaxil/<env>/expert-v0)."""
         num_expert_trajs: int | None = (None if ALGOS[algo].kind == "tabular" else ONLINE_EXPERT_TRAJS
-                                        if ALGOS[algo].kind in ("online", "model", "model-irl") else DEFAULT_EXPERT_TRAJS)
+                                        if ALGOS[algo].kind in ("online", "model", "model-irl", "interactive")
+                                        else DEFAULT_EXPERT_TRAJS)
         """use the first N episodes of the dataset (None: all); on a tabular env, N trajectories sampled
-        from the soft-optimal demonstrator (None: its exact occupancy)."""
+        from the soft-optimal demonstrator (None: its exact occupancy); DAgger takes only their
+        observation statistics and held-out metrics (its labels come from the expert policy)."""
         seed: int = 0
         """first seed; the run uses seed, seed+1, ..., seed+seeds-1."""
         seeds: int = 1
@@ -307,6 +311,22 @@ def build_maker(
         run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs,
                        "suboptimal_dataset": suboptimal_dataset or sub_info.dataset_id, "model": model}
         return make, run_config, reference
+    if kind == "interactive":  # an expert queried in the loop: the dataset's saved expert policy
+        from jaxil.experts import load_expert
+
+        dataset_id = dataset or data.default_dataset_id(env_name)
+        episodes, info = data.load(dataset_id, env, allow_env_mismatch)
+        try:
+            expert_policy, card = load_expert(data.resolve(dataset_id))
+        except JaxilError as err:
+            raise JaxilError(f"{algo} needs an expert to query: {err}") from err
+        reference = Reference(info.random_return, info.expert_return)
+        expert = data.expert_data(data.first_episodes(episodes, num_trajs, info.dataset_id))
+        act = lambda obs: expert_policy(obs).mode()  # noqa: E731
+        make = lambda c: mod.make_train(c, act, env, reference, expert)  # noqa: E731
+        run_config |= {"dataset": dataset or info.dataset_id, "num_expert_trajs": num_trajs,
+                       "expert": f"the policy saved with {dataset or info.dataset_id} ({card.get('algo')}), its mode"}
+        return make, run_config, reference
     if kind == "tabular":  # known dynamics: the demonstrator is soft-optimal for the true reward
         return tabular_maker(mod, env, dataset, num_trajs, run_config)
     if kind != "rl":
@@ -398,7 +418,9 @@ def summarize(run_config: dict, seeds: list[int], rows: list[dict], wall_s: floa
         "wall_s": round(wall_s, 2),
         "out": str(out),
     }
-    summary |= {k: run_config[k] for k in ("suboptimal_dataset", "model") if k in run_config}
+    summary |= {k: run_config[k] for k in ("suboptimal_dataset", "model", "expert") if k in run_config}
+    if "expert_labels" in last[seeds[0]]:  # DAgger: the expert's labels each seed used
+        summary["expert_labels"] = int(last[seeds[0]]["expert_labels"])
     algo = ALGOS.get(run_config["algo"])  # None for reward-transfer runs
     if algo is not None and algo.kind == "model":  # a model has no return; its hold-out error ranks it
         summary["expert_dataset"] = run_config.get("expert_dataset")

@@ -78,6 +78,7 @@ NONNEGATIVE: Check = ("non-negative and finite", lambda v: bool(np.all(np.isfini
 UNIT: Check = ("in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1))))
 FINITE: Check = ("finite", lambda v: bool(np.all(np.isfinite(v))))
 SIZE: Check = ("positive (a whole number ≥ 1)", lambda v: bool(np.all(v >= 1) and np.all(v == np.round(v))))
+DECAY: Check = ("in (0, 1]", lambda v: bool(np.all((v > 0) & (v <= 1))))
 COUNT: Check = ("non-negative (a whole number ≥ 0)", lambda v: bool(np.all(v >= 0) and np.all(v == np.round(v))))
 
 RANGES: dict[str, Check] = {
@@ -108,6 +109,8 @@ RANGES: dict[str, Check] = {
     **dict.fromkeys(("linf_eps", "grad_eps"), NONNEGATIVE),
     # density reward: the kernel's bandwidth
     "bandwidth": POSITIVE,
+    # DAgger: the exponential β schedule's factor
+    "beta_decay": DECAY,
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)
@@ -118,7 +121,7 @@ RANGES: dict[str, Check] = {
                      "model_buffer_size", "model_update_every", "model_steps", "adv_batch", "adv_horizon", "sl_batch",
                      "model_every", "model_rows", "model_members", "model_elites", "model_batch", "model_epochs",
                      "model_patience", "min_horizon", "max_horizon", "horizon_to", "reward_every", "reward_batch",
-                     "critic_decay_steps"), SIZE),
+                     "critic_decay_steps", "rampdown_rounds", "round_steps", "updates_per_round"), SIZE),
     **dict.fromkeys(("warmup_steps", "warm_start_bc", "uniform_negatives", "horizon_from"), COUNT),
 }
 WIDTHS = ("hidden", "disc_hidden", "model_hidden", "reward_hidden")  # layer widths: a tuple of whole numbers ≥ 1 (empty: linear)

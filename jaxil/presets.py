@@ -32,6 +32,9 @@ CLASSIC: dict[str, dict] = {
                                           steps=10_000),
     # the density reward's test (tests/test_online_il.py): SAC as GAIL's on the expert's KDE
     "density": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, batch_size=128, steps=6000),
+    # DAgger's test (tests/test_online_il.py): 600 expert labels in 6 rounds of 4 envs × 25 steps
+    "dagger": dict(hidden=(64, 64), num_envs=4, round_steps=25, updates_per_round=500, rampdown_rounds=3, steps=600,
+                   eval_every=600, eval_episodes=50),
     # the pendulum expert's recipe (jaxil.experts.RECIPES)
     "sac": dict(steps=20_000, eval_every=2000, warmup_steps=1000, buffer_size=50_000),
     # the test's MBPO (tests/test_dynamics.py): small nets and ensemble, 2000 rollouts of 5 steps
@@ -60,6 +63,9 @@ _DENSITY_PPO = dict(generator="ppo", hidden=(64, 64), activation="tanh", num_env
 # density reward trains PPO there (SAC's actor is continuous)
 CLASSIC_DISCRETE: dict[str, dict] = {
     "density": _DENSITY_PPO,
+    # DAgger's cartpole test: 60 expert labels in 3 rounds of 2 envs × 10 steps
+    "dagger": dict(hidden=(64, 64), num_envs=2, round_steps=10, updates_per_round=300, rampdown_rounds=2, steps=60,
+                   eval_every=60, eval_episodes=50),
     "sqil": dict(hidden=(64, 64), lr=2.5e-4, batch_size=128, warmup_steps=1000, buffer_size=30_000, steps=30_000,
                  eval_every=10_000),
 }

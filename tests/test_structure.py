@@ -110,6 +110,8 @@ CONFIGS = {
     "airl": dict(TINY_ONLINE, disc_hidden=(4,), batch_size=4, expert_batch=4),
     "sqil": dict(TINY_ONLINE, batch_size=4),
     "density": dict(TINY_ONLINE, batch_size=4),
+    "dagger": dict(hidden=(4,), num_envs=1, round_steps=2, updates_per_round=1, steps=4, eval_every=2, eval_episodes=1,
+                   batch_size=4, buffer_size=8),
     "recoil_online": dict(TINY_ONLINE, expert_batch=4, replay_batch=4),
     "sac": dict(TINY_ONLINE, batch_size=4),
     "dqn": dict(TINY_ONLINE, batch_size=4),
@@ -176,6 +178,9 @@ def contract_case(name: str, expert_data):
         model = dynamics.model(dynamics.init(jax.random.PRNGKey(1), model_cfg, env.spec, dynamics.fit_scaler(t.obs, t.action)))
         batch = (t, t, t)
         return mod, config, env, (expert, rows(env, 40, key=1), model, env, ref), (model,) if name != "omlirl" else (), batch
+    if name == "dagger":  # an expert policy labels the visited states
+        expert_policy = lambda obs: jnp.zeros((obs.shape[0], 1))  # noqa: E731
+        return mod, config, env, (expert_policy, env, ref), (expert.obs_mean, expert.obs_std), t
     if name == "mce_irl":  # tabular IRL: a known MDP; the "batch" is the demonstrations' occupancy
         from jaxil.envs.tabular import TabularEnv, cliffworld
         from jaxil.rl import tabular
