@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 from jaxil.envs.tabular import TabularEnv, cliffworld, random_mdp
 from jaxil.il import mce_irl

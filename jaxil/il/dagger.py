@@ -143,7 +143,7 @@ def check_expert(expert: ExpertPolicy, spec: EnvSpec) -> None:
     """The expert must map a batch of observations to a batch of this env's actions."""
     try:
         out = jax.eval_shape(expert, jax.ShapeDtypeStruct((2, spec.obs_dim), jnp.float32))
-    except Exception as err:  # noqa: BLE001: any failure here means the function does not fit the env
+    except Exception as err:  # any failure here means the function does not fit the env
         raise JaxilError(f"the expert policy fails on a batch of {spec.name!r} observations (2, {spec.obs_dim}): "
                          f"{err}") from err
     want = (2,) + spec.action_shape
