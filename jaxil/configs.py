@@ -111,6 +111,9 @@ RANGES: dict[str, Check] = {
     "bandwidth": POSITIVE,
     # DAgger: the exponential β schedule's factor
     "beta_decay": DECAY,
+    # preference teachers: temperature, discount, mistakes, ties
+    **dict.fromkeys(("temperature", "equal_within"), NONNEGATIVE),
+    **dict.fromkeys(("discount", "mistake"), UNIT),
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)

@@ -1,5 +1,7 @@
-"""DAgger: β schedules by hand, the aggregated dataset holds the expert's labels of the
-visited states, and DAgger beats BC at equal expert labels (the compounding-error case)."""
+"""Learning from interaction and feedback. DAgger: β schedules by hand, the aggregated
+dataset holds the expert's labels of the visited states, and DAgger beats BC at equal expert
+labels (the compounding-error case). Preferences: fragments, the Bradley–Terry loss by hand,
+synthetic teachers, query schedules."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import numpy as np
 import pytest
 
 from jaxil import JaxilError, cli, data, envs
-from jaxil.data import replay
+from jaxil.data import fragments, replay
 from jaxil.evaluation import Reference
 from jaxil.experts import load_expert
-from jaxil.il import bc, dagger
+from jaxil.il import bc, dagger, feedback
 from jaxil.stats import iqm
+from jaxil.types import Transition
 
 SEEDS = 4
 
@@ -114,3 +117,80 @@ def test_dagger_from_the_command_line(tmp_path, capsys):
                      "--updates-per-round", "20", "--eval-episodes", "2", "--out", str(out), "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["expert_labels"] == 200 and "sac" in summary["expert"]
+
+
+# --------------------------------------------------------------------------------------
+# Preference feedback: fragments, the Bradley–Terry model, teachers, query schedules
+
+
+def rollout_with_ends(steps: int = 12, n: int = 3) -> Transition:
+    """A (T, n) rollout whose rewards encode (t, env), with episode ends at known steps."""
+    t = jnp.arange(steps)[:, None] * 10.0 + jnp.arange(n)[None]
+    done = jnp.zeros((steps, n), bool).at[4, 0].set(True).at[9, 1].set(True)
+    obs = jnp.stack([t, t], -1)
+    return Transition(obs, jnp.zeros((steps, n, 1)), t, obs + 1, done, jnp.zeros((steps, n), bool))
+
+
+def test_fragments_stay_inside_one_episode():
+    traj = rollout_with_ends()
+    ok = fragments.fragment_starts(traj, 4)
+    assert ok.shape == (9, 3)
+    # env 0 ends at step 4: [t, t+4) is whole iff step 4 is its last or outside it: t ≤ 1 or t ≥ 5
+    np.testing.assert_array_equal(ok[:, 0], [t <= 1 or t >= 5 for t in range(9)])
+    np.testing.assert_array_equal(ok[:, 1], [t <= 6 or t >= 10 for t in range(9)])
+    assert bool(jnp.all(ok[:, 2]))
+    frags, any_ok = fragments.cut_fragments(jax.random.PRNGKey(0), traj, 4, 200)
+    assert bool(any_ok) and frags.reward.shape == (200, 4)
+    start, env = frags.reward[:, 0] // 10, frags.reward[:, 0] % 10
+    np.testing.assert_array_equal(frags.reward, frags.reward[:, :1] + 10.0 * jnp.arange(4))  # consecutive steps
+    assert bool(jnp.all(ok[start.astype(int), env.astype(int)]))
+    with pytest.raises(JaxilError, match="fragment length"):
+        fragments.cut_fragments(jax.random.PRNGKey(0), traj, 13, 2)
+
+
+def test_bradley_terry_loss_equals_hand_computation():
+    ra, rb = jnp.array([2.0, -1.0, 0.5]), jnp.array([1.0, 1.0, 0.5])
+    label, valid = jnp.array([1.0, 0.0, 0.5]), jnp.array([True, True, False])
+    p = 1 / (1 + np.exp(-np.array([1.0, -2.0])))
+    by_hand = -(np.log(p[0]) + np.log(1 - p[1])) / 2  # the third pair is skipped
+    np.testing.assert_allclose(feedback.preference_loss(ra, rb, label, valid), by_hand, rtol=1e-6)
+    eps = 0.1
+    np.testing.assert_allclose(feedback.preference_probability(ra, rb, noise=eps)[0], eps / 2 + (1 - eps) * p[0],
+                               rtol=1e-6)
+    np.testing.assert_allclose(feedback.preference_probability(jnp.array(500.0), jnp.array(0.0), clip=50.0),
+                               1 / (1 + np.exp(-50.0)), rtol=1e-6)
+
+
+def test_teachers():
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    ra = jax.random.normal(k[0], (2000, 5))
+    rb = jax.random.normal(k[1], (2000, 5))
+    diff = ra.sum(1) - rb.sum(1)
+    oracle, valid = feedback.teach(k[2], feedback.Teacher(temperature=0.0), ra, rb)
+    np.testing.assert_array_equal(oracle, (diff > 0).astype(jnp.float32))  # labels by the true return
+    assert bool(jnp.all(valid))
+    cold, _ = feedback.teach(k[2], feedback.Teacher(temperature=1e-4), ra, rb)  # temperature → 0
+    assert float(jnp.mean(cold == oracle)) > 0.999
+    soft, _ = feedback.teach(k[2], feedback.Teacher(sample=False), ra, rb)
+    np.testing.assert_allclose(soft, jax.nn.sigmoid(diff), rtol=1e-5)
+    noisy, _ = feedback.teach(k[2], feedback.Teacher(), ra, rb)  # Bradley–Terry samples: agree at the rate σ says
+    np.testing.assert_allclose(jnp.mean(noisy == oracle), jnp.mean(jax.nn.sigmoid(jnp.abs(diff))), atol=0.03)
+    wrong, _ = feedback.teach(k[2], feedback.Teacher(temperature=0.0, mistake=0.2), ra, rb)
+    assert 0.17 < float(jnp.mean(wrong != oracle)) < 0.23
+    eq, _ = feedback.teach(k[2], feedback.Teacher(temperature=0.0, equal_within=0.5), ra, rb)
+    np.testing.assert_array_equal(eq == 0.5, jnp.abs(diff) < 0.5)
+    _, kept = feedback.teach(k[2], feedback.Teacher(temperature=0.0, skip_below=1.0), ra, rb)
+    np.testing.assert_array_equal(kept, jnp.maximum(ra.sum(1), rb.sum(1)) >= 1.0)
+    myopic = feedback.Teacher(discount=0.5, myopic=True)
+    np.testing.assert_allclose(myopic.returns(jnp.arange(3.0)), 0.25 * 0 + 0.5 * 1 + 2, rtol=1e-6)
+
+
+def test_query_schedules_match_imitations_rule():
+    s = feedback.query_schedule("hyperbolic", 1000, 5, 0.1)
+    assert s[0] == 100 and s.sum() == 1000 and len(s) == 6
+    shares = 1 / (1 + np.linspace(0, 1, 5))
+    np.testing.assert_allclose(s[1:], shares / shares.sum() * 900, atol=1)
+    np.testing.assert_array_equal(feedback.query_schedule("constant", 100, 4, 0.0), [0, 25, 25, 25, 25])
+    assert np.all(np.diff(feedback.query_schedule("inverse_quadratic", 500, 6, 0.2)[1:]) <= 0)
+    with pytest.raises(JaxilError, match="query schedule"):
+        feedback.query_schedule("linear", 10, 2, 0.1)

@@ -30,7 +30,7 @@ LAYERS = {
     3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep", "jaxil.hosts"),
 }
 HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "model_based",
-           "tabular", "__init__"}
+           "tabular", "feedback", "__init__"}
 
 
 def module_name(path: Path) -> str:
