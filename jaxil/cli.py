@@ -68,6 +68,7 @@ ALGOS: dict[str, Algo] = {
     "recoil-online": Algo("jaxil.il.recoil_online", "online"),
     "density": Algo("jaxil.il.density", "online", reward="transferable"),
     "dagger": Algo("jaxil.il.dagger", "interactive"),
+    "preference": Algo("jaxil.il.preference", "rl", reward="transferable"),
     "ppo": Algo("jaxil.rl.ppo", "rl"),
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),

@@ -35,6 +35,8 @@ CLASSIC: dict[str, dict] = {
     # DAgger's test (tests/test_online_il.py): 600 expert labels in 6 rounds of 4 envs × 25 steps
     "dagger": dict(hidden=(64, 64), num_envs=4, round_steps=25, updates_per_round=500, rampdown_rounds=3, steps=600,
                    eval_every=600, eval_episodes=50),
+    # preference comparisons' test: SAC as GAIL's, 1000 synthetic comparisons over 11 rounds
+    "preference": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, batch_size=128, steps=6000),
     # the pendulum expert's recipe (jaxil.experts.RECIPES)
     "sac": dict(steps=20_000, eval_every=2000, warmup_steps=1000, buffer_size=50_000),
     # the test's MBPO (tests/test_dynamics.py): small nets and ensemble, 2000 rollouts of 5 steps

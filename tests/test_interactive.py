@@ -14,7 +14,7 @@ from jaxil import JaxilError, cli, data, envs
 from jaxil.data import fragments, replay
 from jaxil.evaluation import Reference
 from jaxil.experts import load_expert
-from jaxil.il import bc, dagger, feedback
+from jaxil.il import bc, dagger, feedback, preference
 from jaxil.stats import iqm
 from jaxil.types import Transition
 
@@ -194,3 +194,46 @@ def test_query_schedules_match_imitations_rule():
     assert np.all(np.diff(feedback.query_schedule("inverse_quadratic", 500, 6, 0.2)[1:]) <= 0)
     with pytest.raises(JaxilError, match="query schedule"):
         feedback.query_schedule("linear", 10, 2, 0.1)
+
+
+def test_preference_comparisons_learn_pendulums_reward(pendulum):
+    """≤ 1000 synthetic comparisons (imitation's teacher) train SAC to the expert, and the
+    learned reward correlates with the true one on held-out expert transitions."""
+    env, _, episodes, ref = pendulum
+    cfg = preference.Config(hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, batch_size=128, warmup_steps=1000,
+                            buffer_size=20_000, steps=6000, eval_every=2000, comparisons=1000, rounds=10)
+    train = preference.make_train(cfg, env, ref)
+    states, m = jax.jit(jax.vmap(train))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    learners = train.learner(states)
+    np.testing.assert_array_equal(learners.asked, 1000)  # every scheduled comparison, and no more
+    np.testing.assert_array_equal(learners.round, 11)
+    final = np.asarray(m["normalized_score"])[:, -1]
+    heldout = data.expert_data(episodes[:20]).heldout
+    corr = [np.corrcoef(preference.learned_reward(jax.tree.map(lambda x, i=i: x[i], learners))(
+        heldout.obs, heldout.action, heldout.next_obs, heldout.terminated), heldout.reward)[0, 1] for i in range(SEEDS)]
+    assert iqm(final) >= 80 and iqm(np.array(corr)) >= 0.8, (np.round(final, 1), np.round(corr, 3))
+
+
+def test_preference_dataset_never_holds_true_rewards_and_active_selection_picks_disputed_pairs(pendulum):
+    env, _, _, ref = pendulum
+    base = dict(hidden=(8,), warmup_steps=200, buffer_size=400, steps=40, eval_every=40, eval_episodes=1,
+                comparisons=20, rounds=1, fragment_length=5, recent_steps=100, reward_hidden=(8,), reward_updates=2,
+                initial_multiplier=1, dataset_size=50)
+    cfg = preference.Config(**base, selection="active", oversampling=4)
+    train = preference.make_train(cfg, env, ref)
+    ts = jax.jit(train.init)(jax.random.PRNGKey(0))
+    experience = preference.recent_experience(ts.buffer, 1, 100)
+    np.testing.assert_allclose(experience.obs[1:], experience.next_obs[:-1], atol=1e-6)  # consecutive steps of one env
+    state = jax.jit(preference.query_round)(ts.agent, experience)
+    rows = replay.contents(state.dataset)
+    assert rows.label.shape == (int(cfg.schedule()[0]),) and float(jnp.max(jnp.abs(rows.a.reward))) == 0.0
+    # active: the chosen pairs are the most disputed among the candidates
+    pairs, _ = preference.select_pairs(ts.agent, jax.random.PRNGKey(3), experience, 5)
+    spread = lambda p: jnp.var(feedback.preference_probability(  # noqa: E731
+        preference.fragment_returns(ts.agent, ts.agent.reward_params, p.a),
+        preference.fragment_returns(ts.agent, ts.agent.reward_params, p.b)), 0)
+    random_cfg = cfg.replace(selection="random")
+    candidates, _ = preference.select_pairs(ts.agent.replace(config=random_cfg), jax.random.PRNGKey(3), experience, 20)
+    assert float(jnp.min(spread(pairs))) >= float(jnp.median(spread(candidates)))
+    with pytest.raises(JaxilError, match="members"):
+        preference.Config(**base, selection="active", members=1)

@@ -110,6 +110,9 @@ CONFIGS = {
     "airl": dict(TINY_ONLINE, disc_hidden=(4,), batch_size=4, expert_batch=4),
     "sqil": dict(TINY_ONLINE, batch_size=4),
     "density": dict(TINY_ONLINE, batch_size=4),
+    "preference": dict(TINY_ONLINE, batch_size=4, comparisons=4, rounds=1, fragment_length=2, recent_steps=4,
+                       reward_hidden=(4,), members=2, reward_batch=2, reward_updates=1, initial_multiplier=1,
+                       dataset_size=8),
     "dagger": dict(hidden=(4,), num_envs=1, round_steps=2, updates_per_round=1, steps=4, eval_every=2, eval_episodes=1,
                    batch_size=4, buffer_size=8),
     "recoil_online": dict(TINY_ONLINE, expert_batch=4, replay_batch=4),
@@ -165,7 +168,7 @@ def contract_case(name: str, expert_data):
     if name == "ppo":
         batch = onpolicy.Rollout(jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t), jnp.zeros((2, 2)))
         return mod, config, env, (env, ref), (), batch
-    if name in ("sac", "dqn", "mbpo"):
+    if name in ("sac", "dqn", "mbpo", "preference"):
         return mod, config, env, (env, ref), (), t
     if name == "dynamics":  # fits rows; each member reads its own (members, B) rows
         fit = rows(env, 40, key=1)
