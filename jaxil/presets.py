@@ -80,6 +80,10 @@ _PPO_GENERATOR = dict(hidden=(64, 64), activation="tanh", disc_hidden=(64, 64), 
 CLASSIC_PPO_GENERATOR: dict[str, dict] = {
     "gail": _PPO_GENERATOR | dict(steps=16 * 128 * 150),
     "airl": _PPO_GENERATOR | dict(steps=16 * 128 * 225, disc_lr=1e-3),
+    # preference comparisons with PPO on pendulum: 205k env steps (IQM 97 over 4 seeds, measured
+    # while writing it; not a recorded result)
+    "preference": dict(generator="ppo", hidden=(64, 64), activation="tanh", num_envs=16, rollout_steps=128,
+                       ppo_lr=1e-3, gamma=0.95, steps=16 * 128 * 100, eval_every=16 * 128 * 20, eval_episodes=20),
     # GAIL's pendulum PPO setting (γ 0.95, its budget); no discriminator to fit
     "density": _DENSITY_PPO | dict(gamma=0.95, steps=16 * 128 * 150, eval_every=16 * 128 * 15, eval_episodes=50),
 }

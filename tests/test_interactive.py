@@ -237,3 +237,14 @@ def test_preference_dataset_never_holds_true_rewards_and_active_selection_picks_
     assert float(jnp.min(spread(pairs))) >= float(jnp.median(spread(candidates)))
     with pytest.raises(JaxilError, match="members"):
         preference.Config(**base, selection="active", members=1)
+
+
+def test_preference_comparisons_with_a_ppo_generator_ask_every_scheduled_comparison(pendulum):
+    env, _, _, ref = pendulum
+    cfg = preference.Config(generator="ppo", hidden=(8,), num_envs=4, rollout_steps=32, steps=4 * 32 * 6,
+                            eval_every=4 * 32 * 6, eval_episodes=1, num_minibatches=2, num_epochs=1, comparisons=60,
+                            rounds=2, fragment_length=8, reward_hidden=(8,), reward_updates=3, initial_multiplier=2,
+                            dataset_size=100, warmup_steps=4, buffer_size=4)
+    state, m = jax.jit(preference.make_train(cfg, env, ref))(jax.random.PRNGKey(0))
+    assert int(state.agent.asked) == 60 and int(state.agent.round) == 3
+    assert np.isfinite(np.asarray(m["normalized_score"])).all()
