@@ -248,3 +248,33 @@ def test_preference_comparisons_with_a_ppo_generator_ask_every_scheduled_compari
     state, m = jax.jit(preference.make_train(cfg, env, ref))(jax.random.PRNGKey(0))
     assert int(state.agent.asked) == 60 and int(state.agent.round) == 3
     assert np.isfinite(np.asarray(m["normalized_score"])).all()
+
+
+def test_human_labels_round_trip_through_a_csv(pendulum, tmp_path):
+    """Pairs exported for a person, labels written by a script as a person would, imported
+    into the same Comparison type and trained on: the reward learns the labelled order."""
+    env, _, _, ref = pendulum
+    cfg = preference.Config(hidden=(8,), warmup_steps=300, buffer_size=400, steps=40, eval_every=40, eval_episodes=1,
+                            comparisons=20, rounds=1, fragment_length=5, recent_steps=100, reward_hidden=(16,),
+                            reward_updates=200, initial_multiplier=1, dataset_size=100)
+    ts = jax.jit(preference.make_train(cfg, env, ref).init)(jax.random.PRNGKey(0))
+    experience = preference.recent_experience(ts.buffer, 1, 100)
+    pairs, _ = preference.select_pairs(ts.agent, jax.random.PRNGKey(1), experience, 40)
+    out = fragments.export_queries(pairs, tmp_path / "queries")
+    true_a, true_b = pairs.a.reward.sum(1), pairs.b.reward.sum(1)
+    rows = ["pair,label"] + [f"{i},{'a' if true_a[i] > true_b[i] else 'b'}" for i in range(38)] + ["38,skip", "39,"]
+    (out / "labels.csv").write_text("\n".join(rows) + "\n")
+    labelled = fragments.import_labels(out)
+    assert int(labelled.valid.sum()) == 38 and float(jnp.max(jnp.abs(labelled.a.reward))) == 0.0
+    np.testing.assert_allclose(labelled.a.obs, pairs.a.obs)
+    state = preference.add_comparisons(ts.agent, labelled)
+    state = jax.jit(preference.train_reward, static_argnums=2)(state, jax.random.PRNGKey(2), 300)
+    assert int(state.asked) == 38 and float(state.round_metrics["reward_accuracy"]) > 0.9
+    (out / "labels.csv").write_text("pair,label\n0,a\n57,b\n")
+    with pytest.raises(JaxilError, match="only pairs 0..39"):
+        fragments.import_labels(out)
+    (out / "labels.csv").write_text("pair,label\n0,left\n")
+    with pytest.raises(JaxilError, match="write a, b, equal or skip"):
+        fragments.import_labels(out)
+    with pytest.raises(JaxilError, match="distinct"):
+        preference.Config(comparisons=5000, rounds=1, recent_steps=1000)

@@ -110,7 +110,7 @@ CONFIGS = {
     "airl": dict(TINY_ONLINE, disc_hidden=(4,), batch_size=4, expert_batch=4),
     "sqil": dict(TINY_ONLINE, batch_size=4),
     "density": dict(TINY_ONLINE, batch_size=4),
-    "preference": dict(TINY_ONLINE, batch_size=4, comparisons=4, rounds=1, fragment_length=2, recent_steps=4,
+    "preference": dict(TINY_ONLINE, batch_size=4, comparisons=2, rounds=1, fragment_length=2, recent_steps=8,
                        reward_hidden=(4,), members=2, reward_batch=2, reward_updates=1, initial_multiplier=1,
                        dataset_size=8),
     "dagger": dict(hidden=(4,), num_envs=1, round_steps=2, updates_per_round=1, steps=4, eval_every=2, eval_episodes=1,

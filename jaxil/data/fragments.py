@@ -8,8 +8,12 @@ T steps of n parallel envs. Everything is fixed-shape and runs inside jit.
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxil.errors import JaxilError
@@ -59,3 +63,65 @@ class Comparison:
     b: Transition
     label: jax.Array
     valid: jax.Array
+
+
+# --------------------------------------------------------------------------------------
+# Human feedback: pairs out to a person, labels back in, through the same Comparison type.
+
+LABELS = {"a": 1.0, "1": 1.0, "b": 0.0, "0": 0.0, "equal": 0.5, "0.5": 0.5}
+
+
+def export_queries(pairs: Comparison, out_dir: str | Path) -> Path:
+    """Write unlabelled pairs for a person to judge: ``fragments.npz`` (each pair's
+    observations and actions, a_obs/a_action/b_obs/b_action with a leading pair axis) and
+    ``labels.csv`` with one row per pair, ``pair,label``, the label left empty. Fill in
+    ``a`` (or 1) when fragment a is better, ``b`` (or 0) when b is, ``equal`` (0.5), or
+    ``skip``; then :func:`import_labels`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{side}_{name}": np.asarray(getattr(getattr(pairs, side), name))
+              for side in ("a", "b") for name in ("obs", "action", "next_obs")}
+    np.savez_compressed(out / "fragments.npz", **arrays)
+    with open(out / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["pair", "label"])
+        writer.writerows([[i, ""] for i in range(len(arrays["a_obs"]))])
+    return out
+
+
+def import_labels(out_dir: str | Path) -> Comparison:
+    """The pairs written by :func:`export_queries` with the labels a person filled into
+    ``labels.csv``: rows left empty or marked ``skip`` are invalid (never trained on)."""
+    out = Path(out_dir)
+    for name in ("fragments.npz", "labels.csv"):
+        if not (out / name).is_file():
+            raise JaxilError(f"{out} has no {name}; export the queries with export_queries first.")
+    try:
+        arrays = dict(np.load(out / "fragments.npz"))
+    except (OSError, ValueError) as err:
+        raise JaxilError(f"{out / 'fragments.npz'} is corrupt ({err}); export the queries again.") from err
+    num = len(arrays["a_obs"])
+    label, valid = np.full(num, 0.5, np.float32), np.zeros(num, bool)
+    with open(out / "labels.csv", newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                pair = int(row["pair"])
+            except (KeyError, TypeError, ValueError):
+                raise JaxilError(f"{out / 'labels.csv'} line {line}: no pair number in {row}; keep the exported "
+                                 "pair column.") from None
+            if not 0 <= pair < num:
+                raise JaxilError(f"{out / 'labels.csv'} line {line} labels pair {pair}, but only pairs 0..{num - 1} "
+                                 "were exported; labels must refer to the exported pairs.")
+            answer = (row.get("label") or "").strip().lower()
+            if answer in ("", "skip"):
+                continue
+            if answer not in LABELS:
+                raise JaxilError(f"{out / 'labels.csv'} line {line}: label {answer!r}; write a, b, equal or skip.")
+            label[pair], valid[pair] = LABELS[answer], True
+
+    def side(s: str) -> Transition:
+        obs, action, next_obs = (jnp.asarray(arrays[f"{s}_{k}"]) for k in ("obs", "action", "next_obs"))
+        zeros = jnp.zeros(obs.shape[:2])
+        return Transition(obs, action, zeros, next_obs, zeros.astype(bool), zeros.astype(bool))
+
+    return Comparison(side("a"), side("b"), jnp.asarray(label), jnp.asarray(valid))

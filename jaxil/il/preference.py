@@ -114,9 +114,16 @@ class Config(adversarial.GeneratorConfig):
         if self.selection == "active" and self.members < 2:
             raise JaxilError("active selection ranks pairs by the disagreement of ≥ 2 reward models; pass "
                              "--members 2 or more, or --selection random.")
-        if self.generator == "sac" and self.fragment_length > self.recent_steps:
-            raise JaxilError(f"fragment_length ({self.fragment_length}) must fit in recent_steps ({self.recent_steps}).")
-        self.schedule()  # its own checks
+        most = int(self.schedule().max())  # its own checks, then: enough distinct fragments per round
+        window = self.recent_steps if self.generator == "sac" else self.rollout_steps
+        if self.fragment_length > window:
+            raise JaxilError(f"fragment_length ({self.fragment_length}) must fit in the experience a round cuts it from "
+                             f"({window} steps: {'recent_steps' if self.generator == 'sac' else 'rollout_steps'}).")
+        available = self.num_envs * (window - self.fragment_length + 1)
+        if 2 * most > available:
+            raise JaxilError(f"a round asks up to {most} comparisons, {2 * most} fragments, but only {available} distinct "
+                             f"fragments of {self.fragment_length} steps fit in {self.num_envs} envs × {window} steps; ask "
+                             "fewer comparisons, spread them over more --rounds, or use shorter fragments.")
 
     def schedule(self) -> np.ndarray:
         """Comparisons asked in round 0, 1, …, rounds."""
@@ -252,19 +259,30 @@ def query_round(state: State, experience: Transition) -> State:
     dataset = replay.add(state.dataset, Comparison(hide(pairs.a), hide(pairs.b), label, valid), keep=keep)
     state = state.replace(dataset=dataset, asked=state.asked + asked_now, key=key)
 
-    def train(s: State, steps: int) -> tuple[State, dict]:
-        def step(s, k):
-            return update_reward(s, replay.sample(k, s.dataset, cfg.reward_batch))
-
-        s, metrics = jax.lax.scan(step, s, jax.random.split(k_train, steps))
-        return s, {k: v[-1] for k, v in metrics.items()}  # after the round's last update
-
     # round 0 fits a fresh model: initial_multiplier times the updates
-    state, metrics = jax.lax.cond(state.round == 0, lambda s: train(s, cfg.reward_updates * cfg.initial_multiplier),
-                                  lambda s: train(s, cfg.reward_updates), state)
+    state = jax.lax.cond(state.round == 0, lambda s: train_reward(s, k_train, cfg.reward_updates * cfg.initial_multiplier),
+                         lambda s: train_reward(s, k_train, cfg.reward_updates), state)
     r = learned_reward(state)(experience.obs, experience.action, experience.next_obs, experience.terminated)
-    return state.replace(reward_mean=jnp.mean(r), reward_std=jnp.std(r) + 1e-6, round=state.round + 1,
-                         round_metrics=metrics)
+    return state.replace(reward_mean=jnp.mean(r), reward_std=jnp.std(r) + 1e-6, round=state.round + 1)
+
+
+def train_reward(state: State, key: jax.Array, steps: int) -> State:
+    """``steps`` reward updates on batches of the comparison dataset; the last one's loss and
+    accuracy become ``round_metrics``."""
+
+    def step(s, k):
+        return update_reward(s, replay.sample(k, s.dataset, s.config.reward_batch))
+
+    state, metrics = jax.lax.scan(step, state, jax.random.split(key, steps))
+    return state.replace(round_metrics={k: v[-1] for k, v in metrics.items()})
+
+
+def add_comparisons(state: State, comparisons: Comparison) -> State:
+    """Labelled pairs from elsewhere (e.g. a person's, ``jaxil.data.fragments.import_labels``)
+    into the dataset; skipped ones are kept but never trained on. Then :func:`train_reward`."""
+    hide = lambda f: f.replace(reward=jnp.zeros_like(f.reward))  # noqa: E731
+    comparisons = comparisons.replace(a=hide(comparisons.a), b=hide(comparisons.b))
+    return state.replace(dataset=replay.add(state.dataset, comparisons), asked=state.asked + jnp.sum(comparisons.valid))
 
 
 def recent_experience(buffer: replay.ReplayBuffer, num_envs: int, steps: int) -> Transition:
