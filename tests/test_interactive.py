@@ -171,7 +171,7 @@ def test_teachers():
     assert bool(jnp.all(valid))
     cold, _ = feedback.teach(k[2], feedback.Teacher(temperature=1e-4), ra, rb)  # temperature → 0
     assert float(jnp.mean(cold == oracle)) > 0.999
-    soft, _ = feedback.teach(k[2], feedback.Teacher(sample=False), ra, rb)
+    soft, _ = feedback.teach(k[2], feedback.Teacher(sample_labels=False), ra, rb)
     np.testing.assert_allclose(soft, jax.nn.sigmoid(diff), rtol=1e-5)
     noisy, _ = feedback.teach(k[2], feedback.Teacher(), ra, rb)  # Bradley–Terry samples: agree at the rate σ says
     np.testing.assert_allclose(jnp.mean(noisy == oracle), jnp.mean(jax.nn.sigmoid(jnp.abs(diff))), atol=0.03)

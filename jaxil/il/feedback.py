@@ -67,9 +67,9 @@ class Teacher(configs.Config):
     """skip the query (no label) when neither fragment's return reaches this."""
     equal_within: float = 0.0
     """label 0.5 ("equal") when the returns differ by less than this."""
-    sample: bool = static(True)
+    sample_labels: bool = static(True)
     """draw hard labels from the preference probability (False: the probability itself, a soft label)."""
-    clip: float = static(50.0)
+    label_clip: float = static(50.0)
     """clip of the return difference."""
 
     def returns(self, reward: jax.Array) -> jax.Array:
@@ -84,12 +84,12 @@ def teach(key: jax.Array, teacher: Teacher, reward_a: jax.Array, reward_b: jax.A
     as the teacher answers it (1, 0, 0.5, or soft), valid = not skipped."""
     k_label, k_mistake = jax.random.split(key)
     ra, rb = teacher.returns(reward_a), teacher.returns(reward_b)
-    diff = jnp.clip(ra - rb, -teacher.clip, teacher.clip)
+    diff = jnp.clip(ra - rb, -teacher.label_clip, teacher.label_clip)
     hard = jnp.where(diff > 0, 1.0, jnp.where(diff < 0, 0.0, 0.5))
     temperature = jnp.asarray(teacher.temperature, diff.dtype)
     p = jnp.where(temperature > 0, jax.nn.sigmoid(diff / jnp.where(temperature > 0, temperature, 1.0)), hard)
-    label = jax.random.bernoulli(k_label, p).astype(diff.dtype) if teacher.sample else p
-    label = jnp.where((temperature > 0) | ~teacher.sample, label, hard)  # the oracle's ties stay 0.5
+    label = jax.random.bernoulli(k_label, p).astype(diff.dtype) if teacher.sample_labels else p
+    label = jnp.where((temperature > 0) | ~teacher.sample_labels, label, hard)  # the oracle's ties stay 0.5
     flip = jax.random.bernoulli(k_mistake, jnp.broadcast_to(jnp.asarray(teacher.mistake, diff.dtype), diff.shape))
     label = jnp.where(flip, 1.0 - label, label)
     label = jnp.where(jnp.abs(ra - rb) < teacher.equal_within, 0.5, label)

@@ -25,6 +25,7 @@ vmapped over seeds. ``learned_reward`` is the members' mean, unnormalised.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import chex
@@ -54,10 +55,11 @@ PAIR_STREAM = 0x70726566  # "pref": the query rounds' own key stream
 
 
 @struct.dataclass
-class Config(adversarial.GeneratorConfig):
+class Config(adversarial.GeneratorConfig, feedback.Teacher):
     """Preference comparisons. Float fields may be arrays (a sweep is a vmap over configs).
-    The generator's settings are GAIL's (:class:`jaxil.il.adversarial.GeneratorConfig`); the
-    queries' defaults are imitation's where it has them."""
+    The generator's settings are GAIL's (:class:`jaxil.il.adversarial.GeneratorConfig`), the
+    synthetic teacher's are :class:`jaxil.il.feedback.Teacher`'s (imitation's
+    ``SyntheticGatherer``); the queries' defaults are imitation's where it has them."""
 
     comparisons: int = static(1000)
     """total comparisons the teacher answers over the run."""
@@ -91,22 +93,6 @@ class Config(adversarial.GeneratorConfig):
     """capacity of the comparison dataset (FIFO)."""
     recent_steps: int = static(1000)
     """SAC: fragments come from the last this many steps of every env."""
-    # the synthetic teacher (jaxil.il.feedback.Teacher)
-    temperature: float = 1.0
-    """teacher: Bradley–Terry temperature on the true returns (0: by the larger return)."""
-    discount: float = 1.0
-    """teacher: discount of the returns it compares."""
-    myopic: bool = static(False)
-    """teacher: weight a fragment's recent steps most (B-Pref's myopic teacher)."""
-    mistake: float = 0.0
-    """teacher: probability of flipping a label."""
-    skip_below: float = -np.inf
-    """teacher: skip a query when neither return reaches this."""
-    equal_within: float = 0.0
-    """teacher: answer "equal" (0.5) when the returns differ by less than this."""
-    sample_labels: bool = static(True)
-    """teacher: hard labels drawn from its preference probability (False: that probability)."""
-
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.selection not in SELECTIONS:
@@ -130,9 +116,7 @@ class Config(adversarial.GeneratorConfig):
         return feedback.query_schedule(self.query_schedule, self.comparisons, self.rounds, self.initial_fraction)
 
     def teacher(self) -> feedback.Teacher:
-        return feedback.Teacher(temperature=self.temperature, discount=self.discount, myopic=self.myopic,
-                                mistake=self.mistake, skip_below=self.skip_below, equal_within=self.equal_within,
-                                sample=self.sample_labels)
+        return feedback.Teacher(**{f.name: getattr(self, f.name) for f in dataclasses.fields(feedback.Teacher)})
 
 
 def reward_net(config: Config) -> nn.Module:
