@@ -278,3 +278,16 @@ def test_human_labels_round_trip_through_a_csv(pendulum, tmp_path):
         fragments.import_labels(out)
     with pytest.raises(JaxilError, match="distinct"):
         preference.Config(comparisons=5000, rounds=1, recent_steps=1000)
+
+
+def test_preference_from_the_command_line(tmp_path, capsys):
+    """Through the driver (its divergence guard reads every float of the state: the teacher's
+    default skip_below of −∞ must not look like a diverged value)."""
+    import json
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "preference", "--env", "pendulum", "--steps", "1200", "--eval-every", "1200",
+                     "--warmup-steps", "200", "--comparisons", "40", "--rounds", "2", "--reward-updates", "5",
+                     "--eval-episodes", "2", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["algo"] == "preference" and summary["steps"] == 1200

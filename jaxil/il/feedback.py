@@ -63,8 +63,9 @@ class Teacher(configs.Config):
     """weight step t of a fragment of L steps by γ^(L−1−t) (recent steps most) instead of γ^t."""
     mistake: float = 0.0
     """probability of flipping the label."""
-    skip_below: float = -np.inf
-    """skip the query (no label) when neither fragment's return reaches this."""
+    skip_below: float = static(-np.inf)
+    """skip the query (no label) when neither fragment's return reaches this (static: its
+    default −∞ must not read as a diverged value among the state's arrays)."""
     equal_within: float = 0.0
     """label 0.5 ("equal") when the returns differ by less than this."""
     sample_labels: bool = static(True)
