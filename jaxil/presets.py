@@ -32,9 +32,10 @@ CLASSIC: dict[str, dict] = {
                                           steps=10_000),
     # the density reward's test (tests/test_online_il.py): SAC as GAIL's on the expert's KDE
     "density": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, batch_size=128, steps=6000),
-    # DAgger's test (tests/test_online_il.py): 600 expert labels in 6 rounds of 4 envs × 25 steps
-    "dagger": dict(hidden=(64, 64), num_envs=4, round_steps=25, updates_per_round=500, rampdown_rounds=3, steps=600,
-                   eval_every=600, eval_episodes=50),
+    # DAgger as its test (tests/test_interactive.py) runs it, with 2000 expert labels (20 rounds of 4
+    # envs × 25 steps) where the test's 600 show the label efficiency but not the expert's score
+    "dagger": dict(hidden=(64, 64), num_envs=4, round_steps=25, updates_per_round=500, rampdown_rounds=3, steps=2000,
+                   eval_every=1000, eval_episodes=50),
     # preference comparisons' test: SAC as GAIL's, 1000 synthetic comparisons over 11 rounds
     "preference": _ONLINE_SMALL | dict(actor_lr=1e-3, critic_lr=1e-3, batch_size=128, steps=6000),
     # the pendulum expert's recipe (jaxil.experts.RECIPES)
@@ -65,9 +66,9 @@ _DENSITY_PPO = dict(generator="ppo", hidden=(64, 64), activation="tanh", num_env
 # density reward trains PPO there (SAC's actor is continuous)
 CLASSIC_DISCRETE: dict[str, dict] = {
     "density": _DENSITY_PPO,
-    # DAgger's cartpole test: 60 expert labels in 3 rounds of 2 envs × 10 steps
-    "dagger": dict(hidden=(64, 64), num_envs=2, round_steps=10, updates_per_round=300, rampdown_rounds=2, steps=60,
-                   eval_every=60, eval_episodes=50),
+    # DAgger's cartpole test's rounds (2 envs × 10 steps, 300 BC updates each) with 200 labels
+    "dagger": dict(hidden=(64, 64), num_envs=2, round_steps=10, updates_per_round=300, rampdown_rounds=2, steps=200,
+                   eval_every=100, eval_episodes=50),
     "sqil": dict(hidden=(64, 64), lr=2.5e-4, batch_size=128, warmup_steps=1000, buffer_size=30_000, steps=30_000,
                  eval_every=10_000),
 }
