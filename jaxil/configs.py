@@ -78,6 +78,7 @@ NONNEGATIVE: Check = ("non-negative and finite", lambda v: bool(np.all(np.isfini
 UNIT: Check = ("in [0, 1]", lambda v: bool(np.all((v >= 0) & (v <= 1))))
 FINITE: Check = ("finite", lambda v: bool(np.all(np.isfinite(v))))
 SIZE: Check = ("positive (a whole number ≥ 1)", lambda v: bool(np.all(v >= 1) and np.all(v == np.round(v))))
+NOT_NAN: Check = ("a number (±inf allowed, not NaN)", lambda v: not bool(np.any(np.isnan(v))))
 DECAY: Check = ("in (0, 1]", lambda v: bool(np.all((v > 0) & (v <= 1))))
 COUNT: Check = ("non-negative (a whole number ≥ 0)", lambda v: bool(np.all(v >= 0) and np.all(v == np.round(v))))
 
@@ -113,7 +114,11 @@ RANGES: dict[str, Check] = {
     "beta_decay": DECAY,
     # preference teachers: temperature, discount, mistakes, ties
     **dict.fromkeys(("temperature", "equal_within"), NONNEGATIVE),
-    **dict.fromkeys(("discount", "mistake"), UNIT),
+    **dict.fromkeys(("discount", "mistake", "initial_fraction"), UNIT),
+    "label_clip": POSITIVE,
+    "skip_below": NOT_NAN,
+    **dict.fromkeys(("comparisons", "rounds", "fragment_length", "oversampling", "reward_updates", "initial_multiplier",
+                     "dataset_size", "recent_steps"), SIZE),
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)

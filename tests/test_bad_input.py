@@ -25,6 +25,8 @@ BAD_VALUES = {
     configs.FINITE: [math.nan, -math.inf],
     configs.SIZE: [0, -5],
     configs.COUNT: [-1],
+    configs.DECAY: [0.0, 1.5, math.nan],
+    configs.NOT_NAN: [math.nan],
 }
 
 
