@@ -64,6 +64,12 @@ class Comparison:
     label: jax.Array
     valid: jax.Array
 
+    def without_rewards(self) -> "Comparison":
+        """The pairs with the fragments' true rewards zeroed: what a reward model may see (it
+        never sees the rewards it is asked to explain)."""
+        hide = lambda f: f.replace(reward=jnp.zeros_like(f.reward))  # noqa: E731
+        return self.replace(a=hide(self.a), b=hide(self.b))
+
 
 # --------------------------------------------------------------------------------------
 # Human feedback: pairs out to a person, labels back in, through the same Comparison type.

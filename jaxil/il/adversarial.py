@@ -159,6 +159,14 @@ class Config(GeneratorConfig):
             raise JaxilError(f"expert_fraction must be in [0, 1), got {self.expert_fraction}.")
 
 
+def relabel_batch(batch: Transition | onpolicy.Rollout, reward_fn: RewardFn) -> Transition | onpolicy.Rollout:
+    """The generator's batch, replay rows (SAC) or a rollout (PPO), with its rewards replaced
+    by ``reward_fn``'s."""
+    if isinstance(batch, onpolicy.Rollout):
+        return batch.replace(transition=relabel_rewards(batch.transition, reward_fn))
+    return relabel_rewards(batch, reward_fn)
+
+
 def generator(config: GeneratorConfig) -> ModuleType:
     """The generator's solver module (``config.generator`` names it; see
     :mod:`jaxil.rl.solvers` for what a solver provides)."""

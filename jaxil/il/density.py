@@ -36,7 +36,7 @@ from jaxil.il import adversarial
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train
 from jaxil.rl import offpolicy, onpolicy
-from jaxil.types import RewardFn, Transition, check_batch, relabel
+from jaxil.types import RewardFn, Transition, check_batch
 
 DENSITY_TYPES = ("state", "state_action", "state_state")
 
@@ -138,14 +138,10 @@ def policy(state: State, obs: jax.Array):
 def update(state: State, batch: Transition | onpolicy.Rollout) -> tuple[State, dict[str, jax.Array]]:
     """One generator update on ``batch`` (replay rows for SAC, a rollout for PPO) with its
     rewards relabeled by the KDE."""
-    reward = learned_reward(state)
-    if isinstance(batch, onpolicy.Rollout):
-        check_batch(batch.transition, state.spec, "rollout")
-        batch = batch.replace(transition=relabel(batch.transition, reward))
-        rows = batch.transition
-    else:
-        check_batch(batch, state.spec)
-        batch = rows = relabel(batch, reward)
+    rollout = isinstance(batch, onpolicy.Rollout)
+    check_batch(batch.transition if rollout else batch, state.spec, "rollout" if rollout else "batch")
+    batch = adversarial.relabel_batch(batch, learned_reward(state))
+    rows = batch.transition if rollout else batch
     generator, metrics = adversarial.generator(state.config).update(state.generator, batch)
     return state.replace(generator=generator), metrics | {"density_reward": jnp.mean(rows.reward)}
 

@@ -48,7 +48,7 @@ from jaxil.loop import Train
 from jaxil.nets.mlp import ensemble_of
 from jaxil.nets.rewards import RewardModel
 from jaxil.rl import offpolicy, onpolicy
-from jaxil.types import RewardFn, Transition, example_transition, relabel
+from jaxil.types import RewardFn, Transition, example_transition
 
 SELECTIONS = ("random", "active")
 PAIR_STREAM = 0x70726566  # "pref": the query rounds' own key stream
@@ -238,9 +238,8 @@ def query_round(state: State, experience: Transition) -> State:
     label, valid = feedback.teach(k_teach, cfg.teacher(), pairs.a.reward, pairs.b.reward)
     asked_now = jnp.asarray(schedule)[jnp.minimum(state.round, len(schedule) - 1)] * ok
     keep = jnp.arange(most) < asked_now
-    # the model never sees the true rewards it is asked to explain
-    hide = lambda f: f.replace(reward=jnp.zeros_like(f.reward))  # noqa: E731
-    dataset = replay.add(state.dataset, Comparison(hide(pairs.a), hide(pairs.b), label, valid), keep=keep)
+    labelled = Comparison(pairs.a, pairs.b, label, valid).without_rewards()
+    dataset = replay.add(state.dataset, labelled, keep=keep)
     state = state.replace(dataset=dataset, asked=state.asked + asked_now, key=key)
 
     # round 0 fits a fresh model: initial_multiplier times the updates
@@ -264,9 +263,7 @@ def train_reward(state: State, key: jax.Array, steps: int) -> State:
 def add_comparisons(state: State, comparisons: Comparison) -> State:
     """Labelled pairs from elsewhere (e.g. a person's, ``jaxil.data.fragments.import_labels``)
     into the dataset; skipped ones are kept but never trained on. Then :func:`train_reward`."""
-    hide = lambda f: f.replace(reward=jnp.zeros_like(f.reward))  # noqa: E731
-    comparisons = comparisons.replace(a=hide(comparisons.a), b=hide(comparisons.b))
-    return state.replace(dataset=replay.add(state.dataset, comparisons), asked=state.asked + jnp.sum(comparisons.valid))
+    return state.replace(dataset=replay.add(state.dataset, comparisons.without_rewards()), asked=state.asked + jnp.sum(comparisons.valid))
 
 
 def recent_experience(buffer: replay.ReplayBuffer, num_envs: int, steps: int) -> Transition:
@@ -284,13 +281,8 @@ def recent_experience(buffer: replay.ReplayBuffer, num_envs: int, steps: int) ->
 def update(state: State, batch: Transition | onpolicy.Rollout) -> tuple[State, dict[str, jax.Array]]:
     """One generator update on ``batch`` (replay rows for SAC, a rollout for PPO) with its
     rewards relabeled by the standardised learned reward."""
-    gen = adversarial.generator(state.config)
-    reward = agent_reward(state)
-    if isinstance(batch, onpolicy.Rollout):
-        batch = batch.replace(transition=relabel(batch.transition, reward))
-    else:
-        batch = relabel(batch, reward)
-    generator, metrics = gen.update(state.generator, batch)
+    batch = adversarial.relabel_batch(batch, agent_reward(state))
+    generator, metrics = adversarial.generator(state.config).update(state.generator, batch)
     return state.replace(generator=generator, updates=state.updates + 1), metrics
 
 
