@@ -280,6 +280,48 @@ def test_human_labels_round_trip_through_a_csv(pendulum, tmp_path):
         preference.Config(comparisons=5000, rounds=1, recent_steps=1000)
 
 
+def test_exported_pairs_come_with_a_clip_per_fragment(pendulum, tmp_path):
+    """With an env's renderer each fragment is drawn as a GIF of one frame per step, from the
+    state its observations give: a fragment hanging down and one standing up look different."""
+    from PIL import Image, ImageSequence
+
+    env = pendulum[0]
+    angles = np.array([[np.pi, np.pi, np.pi], [0.0, 0.0, 0.1]])  # down, then up
+    obs = jnp.stack([jnp.cos(angles), jnp.sin(angles), jnp.zeros_like(angles)], -1)
+    frag = Transition(obs, jnp.ones((2, 3, 1)), jnp.zeros((2, 3)), obs, jnp.zeros((2, 3), bool),
+                      jnp.zeros((2, 3), bool))
+    pick = lambda i: jax.tree.map(lambda x: x[i:i + 1], frag)  # noqa: E731
+    out = fragments.export_queries(fragments.Comparison(pick(0), pick(1), jnp.ones(1), jnp.ones(1, bool)),
+                                   tmp_path / "q", render=env.render)
+    gifs = [Image.open(out / "clips" / f"pair_00000_{side}.gif") for side in "ab"]
+    clips = [[np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(g)] for g in gifs]
+    # 3 steps at 20 fps each; Pillow merges identical neighbouring frames into a longer one
+    assert [sum(f.info["duration"] for f in ImageSequence.Iterator(g)) for g in gifs] == [150, 150]
+    assert [len(c) for c in clips] == [1, 2]  # a stays down; b stands, then leans
+    assert np.abs(clips[0][0].astype(int) - clips[1][0]).sum() > 0
+    with pytest.raises(JaxilError, match="render takes observations"):
+        env.render(np.zeros((3, 5)))
+    with pytest.raises(JaxilError, match="no picture"):
+        envs.make("cliffworld").render(np.zeros((3, 4)))
+
+
+def test_a_brax_fragment_is_drawn_by_mujoco_with_the_root_integrated():
+    """MuJoCo's renderer on hopper's observations: the root's x (not observed) comes from the
+    observed velocity, so a fragment moving forward differs from one standing still."""
+    env = envs.make("hopper")
+    still = np.zeros((4, env.spec.obs_dim))
+    still[:, 0] = 1.25  # torso height
+    moving = still.copy()
+    moving[:, 5] = 5.0  # root x velocity
+    try:
+        frames = env.render(np.concatenate([still, moving]))
+    except JaxilError as err:  # a machine without EGL or OSMesa has no OpenGL to draw with
+        pytest.skip(str(err))
+    assert frames.shape == (8, 240, 320, 3) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[0], frames[3])
+    assert not np.array_equal(frames[4], frames[7])
+
+
 def test_preference_from_the_command_line(tmp_path, capsys):
     """Through the driver (its divergence guard reads every float of the state: the teacher's
     default skip_below of −∞ must not look like a diverged value)."""

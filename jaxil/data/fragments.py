@@ -9,15 +9,20 @@ T steps of n parallel envs. Everything is fixed-shape and runs inside jit.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from PIL import Image
 
 from jaxil.errors import JaxilError
 from jaxil.types import Transition
+
+# observations (L, obs_dim) and actions (L, ...) of one fragment -> frames (L, H, W, 3) uint8
+Renderer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def fragment_starts(traj: Transition, length: int) -> jax.Array:
@@ -77,16 +82,26 @@ class Comparison:
 LABELS = {"a": 1.0, "1": 1.0, "b": 0.0, "0": 0.0, "equal": 0.5, "0.5": 0.5}
 
 
-def export_queries(pairs: Comparison, out_dir: str | Path) -> Path:
+def export_queries(pairs: Comparison, out_dir: str | Path, render: Renderer | None = None,
+                   fps: float = 20.0) -> Path:
     """Write unlabelled pairs for a person to judge: ``fragments.npz`` (each pair's
     observations and actions, a_obs/a_action/b_obs/b_action with a leading pair axis) and
     ``labels.csv`` with one row per pair, ``pair,label``, the label left empty. Fill in
     ``a`` (or 1) when fragment a is better, ``b`` (or 0) when b is, ``equal`` (0.5), or
-    ``skip``; then :func:`import_labels`."""
+    ``skip``; then :func:`import_labels`. With ``render`` (an env's ``render``, e.g.
+    ``jaxil.envs.make("hopper").render``) each fragment is also drawn as a short clip,
+    ``clips/pair_00007_a.gif`` and ``..._b.gif``, at ``fps`` frames a second."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     arrays = {f"{side}_{name}": np.asarray(getattr(getattr(pairs, side), name))
               for side in ("a", "b") for name in ("obs", "action", "next_obs")}
+    if render is not None:
+        (out / "clips").mkdir(exist_ok=True)
+        for i in range(len(arrays["a_obs"])):
+            for side in ("a", "b"):
+                frames = [Image.fromarray(f) for f in render(arrays[f"{side}_obs"][i], arrays[f"{side}_action"][i])]
+                frames[0].save(out / "clips" / f"pair_{i:05d}_{side}.gif", save_all=True, append_images=frames[1:],
+                               duration=round(1000 / fps), loop=0)
     np.savez_compressed(out / "fragments.npz", **arrays)
     with open(out / "labels.csv", "w", newline="") as f:
         writer = csv.writer(f)

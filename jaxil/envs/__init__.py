@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import functools
+import os
+import sys
 
 from jaxil.envs.core import Env, EnvSpec, Step, random_action, select_tree
 from jaxil.errors import JaxilError
+
+# MuJoCo picks its OpenGL platform when it is imported; without a display only EGL (or
+# OSMesa) can draw, so headless machines render (``BraxEnv.render``) only if this is set
+# first. Only where libEGL exists: elsewhere the setting would break mujoco's import.
+if sys.platform == "linux" and "DISPLAY" not in os.environ and ctypes.util.find_library("EGL"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 GYMNAX_IDS = {
     "pendulum": "Pendulum-v1",

@@ -10,10 +10,12 @@ from __future__ import annotations
 import warnings
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 from flax import struct
 
 from jaxil.envs.core import EnvSpec, Step, select_tree
+from jaxil.errors import JaxilError
 
 # Default backend: MuJoCo itself (mjx), for every env. The expert targets (hopper 3000,
 # walker2d 4000, halfcheetah 8000, ant 4000) are MuJoCo returns; on the approximate
@@ -93,3 +95,37 @@ class BraxEnv:
             truncated=truncated,
             next_obs=s.obs,
         )
+
+    def render(self, obs: np.ndarray, action: np.ndarray | None = None, height: int = 240,
+               width: int = 320) -> np.ndarray:
+        """Frames (L, H, W, 3) uint8 of a stretch of observations (L, obs_dim), drawn by MuJoCo's
+        renderer (Brax's ``render_array``) from the tracking camera. The observation leaves
+        out the root's horizontal position; it is integrated from the root velocity the
+        observation holds (from 0), which shows the progress a fragment makes. Headless
+        machines render through EGL (``MUJOCO_GL``, set by ``jaxil.envs`` when no display)."""
+        import mujoco
+        from brax.io import image
+
+        obs = np.asarray(obs, np.float64)
+        if obs.ndim != 2 or obs.shape[1] != self.spec.obs_dim:
+            raise JaxilError(f"render takes observations (L, {self.spec.obs_dim}) of {self.spec.name}, got {obs.shape}.")
+        sys = self._env.sys
+        nq, nv = sys.mj_model.nq, sys.mj_model.nv
+        hidden = nq + nv - self.spec.obs_dim  # root coordinates left out of the observation
+        q_seen, qd = obs[:, : nq - hidden], obs[:, nq - hidden : nq - hidden + nv]
+        root = np.cumsum(qd[:, :hidden] * float(self._env.dt), axis=0)
+        q = np.concatenate([root, q_seen], axis=1)
+        try:
+            return np.stack(image.render_array(sys, [_Pose(q=a, qd=b) for a, b in zip(q, qd)], height, width,
+                                               camera="track"))
+        except mujoco.FatalError as err:
+            raise JaxilError(f"MuJoCo could not open an OpenGL context ({err}); on a machine without a display set "
+                             "MUJOCO_GL=egl (or osmesa) before anything imports mujoco.") from err
+
+
+@struct.dataclass
+class _Pose:
+    """What Brax's renderer reads of a state: joint positions and velocities."""
+
+    q: np.ndarray
+    qd: np.ndarray

@@ -210,6 +210,10 @@ class TabularEnv:
             max_episode_steps=mdp.horizon,
         )
 
+    def render(self, obs: jax.Array, action: jax.Array | None = None):
+        raise JaxilError(f"{self.spec.name} is a tabular MDP and has no picture (observations are state features); "
+                         "export its fragments without render=.")
+
     def _fresh(self, key: jax.Array) -> TabularState:
         s0 = jax.random.categorical(key, jnp.log(self.mdp.initial))
         return TabularState(s0.astype(jnp.int32), jnp.zeros((), jnp.int32))
