@@ -70,6 +70,7 @@ ALGOS: dict[str, Algo] = {
     "dagger": Algo("jaxil.il.dagger", "interactive"),
     "preference": Algo("jaxil.il.preference", "rl", reward="transferable"),
     "ppo": Algo("jaxil.rl.ppo", "rl"),
+    "a2c": Algo("jaxil.rl.a2c", "rl"),
     "sac": Algo("jaxil.rl.sac", "rl"),
     "dqn": Algo("jaxil.rl.dqn", "rl"),
     "dynamics": Algo("jaxil.rl.dynamics", "model"),

@@ -13,9 +13,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from jaxil.errors import JaxilError
-from jaxil.rl import dqn, ppo, sac
+from jaxil.rl import a2c, dqn, ppo, sac
 
-SOLVERS: dict[str, ModuleType] = {"sac": sac, "ppo": ppo, "dqn": dqn}
+SOLVERS: dict[str, ModuleType] = {"sac": sac, "ppo": ppo, "a2c": a2c, "dqn": dqn}
 
 
 def solver(name: str, among: tuple[str, ...] = tuple(SOLVERS)) -> ModuleType:
