@@ -4,14 +4,18 @@ comparisons): DAgger against BC at equal expert labels, and preference compariso
 
     python experiments/feedback_table.py dagger --envs hopper,halfcheetah --labels 5000 --seeds 3
     python experiments/feedback_table.py preference --envs hopper --comparisons 1000,5000 --steps 100000 --seeds 3
+    python experiments/feedback_table.py preference --envs hopper --comparisons 1000 --teachers oracle \
+        --selection random,active --steps 50000 --seeds 3
 
 DAgger: ``--labels`` expert labels in rounds of 4 envs × 250 steps (β linear over 3 rounds,
 2000 BC updates per round, 2×256 ReLU), against BC on the first labels/1000 expert episodes
 (1000 transitions each, the same number of expert-labelled transitions) with as many updates.
 Preference comparisons: SAC (GAIL's generator settings, CleanIL's sizes) on the learned reward
 for ``--steps`` env steps (the full budget is 1M; less is labelled reduced), 11 query rounds,
-fragments of 50 steps from the last 5000 steps, 3 reward models, per teacher: the oracle (temperature 0), imitation's
-Bradley–Terry, 20% mistakes, "equal" within 10, myopic (0.9) and skipping pairs below −50.
+fragments of 50 steps from the last 5000 steps, 3 reward models, per teacher (``--teachers``): the oracle
+(temperature 0), imitation's Bradley–Terry, 20% mistakes, "equal" within 10, myopic (0.9) and
+skipping pairs below −50; pairs chosen at random or by the ensemble's disagreement
+(``--selection``; the file name says which where it is not random).
 Each run goes through ``experiments/record.py`` into ``experiments/results/``.
 """
 
@@ -50,17 +54,20 @@ def dagger_cells(env: str, labels: int, seeds: int, runs: Path) -> list[tuple[Pa
             (RESULTS / f"bc-{env}-{labels}-labels.json", f"BC on {env}, as many expert-labelled transitions", budget, bc)]
 
 
-def preference_cells(env: str, comparisons: int, steps: int, seeds: int, runs: Path):
+def preference_cells(env: str, comparisons: int, steps: int, seeds: int, runs: Path, teachers: list[str],
+                     selections: list[str]):
     reduced = "-reduced" if steps < FULL_STEPS else ""
-    for teacher, flags in TEACHERS.items():
-        out = runs / f"preference-{env}-{comparisons}-{teacher}"
-        command = ["jaxil", "train", "preference", "--env", env, "--seeds", str(seeds), "--steps", str(steps),
-                   "--eval-every", str(steps // 5), "--comparisons", str(comparisons), "--fragment-length", "50",
-                   "--recent-steps", "5000",
-                   *flags, "--out", str(out), "--no-progress"]
-        yield (RESULTS / f"preference-{env}-{comparisons}-{teacher}{reduced}.json",
-               f"preference comparisons on {env}, {comparisons} comparisons, teacher: {teacher}",
-               budget_label(steps, FULL_STEPS, "env steps"), command)
+    for teacher in teachers:
+        for selection in selections:
+            tag = f"{teacher}" + ("" if selection == "random" else f"-{selection}")
+            out = runs / f"preference-{env}-{comparisons}-{tag}"
+            command = ["jaxil", "train", "preference", "--env", env, "--seeds", str(seeds), "--steps", str(steps),
+                       "--eval-every", str(steps // 5), "--comparisons", str(comparisons), "--fragment-length", "50",
+                       "--recent-steps", "5000", "--selection", selection,
+                       *TEACHERS[teacher], "--out", str(out), "--no-progress"]
+            yield (RESULTS / f"preference-{env}-{comparisons}-{tag}{reduced}.json",
+                   f"preference comparisons on {env}, {comparisons} comparisons, teacher: {teacher}, "
+                   f"{selection} pairs", budget_label(steps, FULL_STEPS, "env steps"), command)
 
 
 def main() -> int:
@@ -70,6 +77,8 @@ def main() -> int:
     p.add_argument("--labels", type=int, default=5000, help="DAgger: expert labels (a multiple of 1000)")
     p.add_argument("--comparisons", default="1000,5000", help="preference: comma-separated totals")
     p.add_argument("--steps", type=int, default=FULL_STEPS, help="preference: env steps per run")
+    p.add_argument("--teachers", default=",".join(TEACHERS), help=f"preference: some of {','.join(TEACHERS)}")
+    p.add_argument("--selection", default="random", help="preference: random, active, or both (random,active)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--runs-dir", type=Path, default=Path("runs/feedback-table"))
     p.add_argument("--dry-run", action="store_true")
@@ -82,7 +91,8 @@ def main() -> int:
             cells += dagger_cells(env, a.labels, a.seeds, a.runs_dir)
         else:
             for n in a.comparisons.split(","):
-                cells += list(preference_cells(env, int(n), a.steps, a.seeds, a.runs_dir))
+                cells += list(preference_cells(env, int(n), a.steps, a.seeds, a.runs_dir, a.teachers.split(","),
+                                               a.selection.split(",")))
     ok = True
     for out, what, budget, command in cells:
         ok &= run_recorded(out, what, budget, command, a.dry_run)

@@ -88,7 +88,7 @@ CLASSIC_PPO_GENERATOR: dict[str, dict] = {
     # GAIL's pendulum PPO setting (γ 0.95, its budget); no discriminator to fit
     "density": _DENSITY_PPO | dict(gamma=0.95, steps=16 * 128 * 150, eval_every=16 * 128 * 15, eval_episodes=50),
 }
-# bc, ppo and dqn default to settings that suit classic control already; on MuJoCo every
+# bc, ppo, a2c and dqn default to settings that suit classic control already; on MuJoCo every
 # algorithm keeps its defaults (CleanIL's) but for the few per-env settings in MUJOCO.
 FAMILIES = {"classic": tuple(GYMNAX_IDS), "mujoco": BRAX_ENVS}
 

@@ -40,3 +40,15 @@ def tree_equal(a, b) -> bool:
 
 def seed_slice(tree, i: int):
     return jax.tree.map(lambda x: x[i], tree)
+
+
+@pytest.fixture(scope="session")
+def cartpole_expert():
+    """(env, expert data of the online learners' size, reference) from the shipped data."""
+    from jaxil import cli, data, envs
+    from jaxil.evaluation import Reference
+
+    env = envs.make("cartpole")
+    eps, info = data.load(data.default_dataset_id("cartpole"), env)
+    expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
+    return env, expert, Reference(info.random_return, info.expert_return)

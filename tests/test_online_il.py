@@ -343,14 +343,6 @@ def test_sqil_and_recoil_online_reach_expert_on_pendulum(pendulum_expert):
         assert iqm(final) >= 90, f"{module.__name__}: IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
 
 
-@pytest.fixture(scope="module")
-def cartpole_expert():
-    env = envs.make("cartpole")
-    eps, info = data.load(data.default_dataset_id("cartpole"), env)
-    expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
-    return env, expert, Reference(info.random_return, info.expert_return)
-
-
 def test_sqil_with_dqn_imitates_cartpole(cartpole_expert):
     env, expert, ref = cartpole_expert
     cfg = sqil.Config(hidden=(64, 64), lr=2.5e-4, batch_size=128, steps=30_000, eval_every=10_000,

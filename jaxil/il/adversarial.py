@@ -8,10 +8,11 @@ Two generators, one interface:
   ``expert_batch`` expert rows against as many rows of the *whole* replay buffer, then
   one SAC update on ``batch_size`` rows, half expert and half replay, every reward
   recomputed by the current discriminator (no gradient).
-* ``"ppo"`` (on-policy, Ho & Ermon 2016): per iteration one rollout of
+* ``"ppo"`` or ``"a2c"`` (on-policy, Ho & Ermon 2016): per iteration one rollout of
   ``num_envs × rollout_steps`` steps, ``disc_updates`` discriminator steps on random
-  rollout rows against expert rows, then PPO on the rollout relabeled by the updated
-  discriminator.
+  rollout rows against expert rows (or on whole fragments of consecutive steps, for a
+  discriminator that asks for them), then PPO (A2C) on the rollout relabeled by the
+  updated discriminator.
 
 With ``warm_start_bc`` N, the generator's policy first takes N BC updates on the expert
 data (and, with SAC, acts by it during the warm-up instead of uniformly at random).
@@ -34,7 +35,8 @@ import optax
 from flax import struct
 
 from jaxil.data import replay
-from jaxil.data.datasets import ExpertData, sample
+from jaxil.data.datasets import ExpertData, in_order, sample
+from jaxil.data.fragments import cut_fragments
 from jaxil.envs.core import Env, EnvSpec
 from jaxil.errors import JaxilError
 from jaxil.evaluation import Reference
@@ -43,11 +45,12 @@ from jaxil.il.offline import check_expert_data
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.losses import gradient_penalty
-from jaxil.rl import offpolicy, onpolicy, ppo, sac, solvers
+from jaxil.rl import a2c, actor_critic, offpolicy, onpolicy, ppo, sac, solvers
 from jaxil.types import RewardFn, Transition, check_batch, check_pair, concat, transition
 from jaxil.types import relabel as relabel_rewards
 
-GENERATORS = ("sac", "ppo")
+GENERATORS = ("sac", "ppo", "a2c")
+ON_POLICY = ("ppo", "a2c")
 WARM_START_STREAM = 0x62632D77
 
 
@@ -59,7 +62,7 @@ class GeneratorConfig(offpolicy.LoopConfig):
     settings and ignores the replay ones."""
 
     generator: str = static("sac")
-    """"sac" (off-policy, replay buffer) or "ppo" (on-policy rollouts)."""
+    """"sac" (off-policy, replay buffer), "ppo" or "a2c" (on-policy rollouts)."""
     # generator, both kinds
     gamma: float = 0.99
     """discount."""
@@ -78,9 +81,9 @@ class GeneratorConfig(offpolicy.LoopConfig):
     """polyak rate of SAC's target critic."""
     batch_size: int = static(256)
     """rows per SAC update (GAIL and AIRL: ``expert_fraction`` of them expert rows)."""
-    # ppo generator
+    # on-policy generators (ppo, a2c)
     ppo_lr: float = 3e-4
-    """PPO learning rate (annealed to 0)."""
+    """PPO's (or A2C's) learning rate (PPO's annealed to 0)."""
     gae_lambda: float = 0.95
     """GAE λ."""
     clip_eps: float = 0.2
@@ -104,20 +107,23 @@ class GeneratorConfig(offpolicy.LoopConfig):
             raise JaxilError(f"generator must be one of {GENERATORS}, got {self.generator!r}.")
         self.generator_config()  # its own checks (multiples of num_envs, rollout sizes)
 
-    def generator_config(self) -> sac.Config | ppo.Config:
+    def generator_config(self) -> sac.Config | ppo.Config | a2c.Config:
         if self.generator == "sac":
             return sac.Config(
                 actor_lr=self.actor_lr, critic_lr=self.critic_lr, alpha_lr=self.actor_lr, gamma=self.gamma,
                 tau=self.tau, init_alpha=self.init_alpha, hidden=self.hidden, activation=self.activation,
                 batch_size=self.batch_size, **self.loop_fields(),
             )
-        return ppo.Config(
-            lr=self.ppo_lr, gamma=self.gamma, gae_lambda=self.gae_lambda, clip_eps=self.clip_eps,
-            ent_coef=self.ent_coef, reward_scale=self.reward_scale, num_envs=self.num_envs,
-            rollout_steps=self.rollout_steps, num_epochs=self.num_epochs, num_minibatches=self.num_minibatches,
+        shared = dict(
+            lr=self.ppo_lr, gamma=self.gamma, gae_lambda=self.gae_lambda, ent_coef=self.ent_coef,
+            reward_scale=self.reward_scale, num_envs=self.num_envs, rollout_steps=self.rollout_steps,
             hidden=self.hidden, activation=self.activation, normalize_obs=self.normalize_obs, steps=self.steps,
             eval_every=self.eval_every, eval_episodes=self.eval_episodes,
         )
+        if self.generator == "a2c":
+            return a2c.Config(**shared)
+        return ppo.Config(clip_eps=self.clip_eps, num_epochs=self.num_epochs, num_minibatches=self.num_minibatches,
+                          **shared)
 
 
 @struct.dataclass
@@ -195,11 +201,16 @@ class Discriminator:
     loss: ``(params, state, expert, fake, key) -> (loss, metrics)``, with ``state`` the
         current :class:`State` (AIRL reads the generator's log π from it).
     reward: ``(params, state, batch) -> r (B,)``, the generator's reward.
+    fragment: with an on-policy generator, rows reach ``loss`` as ``expert_batch / fragment``
+        whole fragments of ``fragment`` consecutive steps of one episode, flattened
+        fragment-major (GCL's cost regularizers look along them); 1: independent rows.
     """
 
     init: Callable[..., chex.ArrayTree]
     loss: Callable[..., tuple[jax.Array, dict]]
     reward: Callable[[chex.ArrayTree, State, Transition], jax.Array]
+    fragment: int = 1
+    discrete_actions: bool = False  # the net reads discrete actions (one-hot), so on-policy generators may act in discrete envs
 
 
 def input_penalty(
@@ -235,10 +246,10 @@ def warm_start(state: State, expert: Transition, key: jax.Array) -> State:
     warm start: imitation's most requested remedy for GAIL's and AIRL's slow start)."""
     cfg, gen = state.config, generator(state.config)
     g = state.generator
-    if cfg.generator == "ppo":
-        # PPO standardizes by running statistics: start them at the expert's, or the first
-        # rollout's statistics would shift every input the clone was fitted on.
-        g = ppo.observe(g, expert.obs)
+    if cfg.generator in ON_POLICY:
+        # PPO and A2C standardize by running statistics: start them at the expert's, or the
+        # first rollout's statistics would shift every input the clone was fitted on.
+        g = actor_critic.observe(g, expert.obs)
     params = gen.acting_params(g)
 
     def policy_fn(actor, obs):
@@ -302,12 +313,12 @@ def update(state: State, disc: Discriminator, batch: tuple) -> tuple[State, dict
 
     * SAC generator, ``batch = (expert, generator, policy_batch)``: one discriminator step
       on expert vs generator rows, then one SAC update on the relabeled policy batch;
-    * PPO generator, ``batch = (expert, rollout)``: :func:`update_on_policy`.
+    * PPO or A2C generator, ``batch = (expert, rollout)``: :func:`update_on_policy`.
     """
     spec = state.generator.spec
-    if state.config.generator == "ppo":
+    if state.config.generator in ON_POLICY:
         expert, rollout = check_pair(batch, spec, ("expert", "rollout"), second_is_rollout=True)
-        return update_on_policy(state, disc, expert, rollout)
+        return update_on_policy(state, disc, jax.tree.map(lambda x: x[:, None], expert), rollout)
     if not isinstance(batch, tuple) or len(batch) != 3:
         raise JaxilError("with the SAC generator, batch is (expert, generator, policy_batch) transitions.")
     for b, name in zip(batch, ("expert", "generator", "policy_batch")):
@@ -318,25 +329,34 @@ def update(state: State, disc: Discriminator, batch: tuple) -> tuple[State, dict
     return state, m_disc | m_sac
 
 
+def draw_rows(key: jax.Array, rows: Transition, n: int, fragment: int) -> Transition:
+    """``n`` rows drawn uniformly from ``rows`` laid out (steps, envs): independent rows, or
+    ``n / fragment`` whole fragments of consecutive steps (flattened fragment-major)."""
+    if fragment == 1:
+        return sample(key, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rows), n)
+    frags, _ = cut_fragments(key, rows, fragment, n // fragment)
+    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), frags)
+
+
 def update_on_policy(
     state: State, disc: Discriminator, expert: Transition, rollout: onpolicy.Rollout
 ) -> tuple[State, dict]:
-    """``disc_updates`` discriminator steps (rows of ``expert`` vs rollout rows), then PPO
-    on the rollout relabeled by the updated discriminator."""
+    """``disc_updates`` discriminator steps (rows of ``expert``, laid out (steps, envs) as
+    ``rollout``, against rollout rows), then the generator (PPO or A2C) on the rollout
+    relabeled by the updated discriminator."""
     cfg = state.config
-    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), rollout.transition)
 
     def disc_step(state, k):
         k_e, k_r = jax.random.split(k)
-        fake = sample(k_r, flat, cfg.expert_batch)
-        return update_discriminator(state, disc, sample(k_e, expert, cfg.expert_batch), fake)
+        fake = draw_rows(k_r, rollout.transition, cfg.expert_batch, disc.fragment)
+        return update_discriminator(state, disc, draw_rows(k_e, expert, cfg.expert_batch, disc.fragment), fake)
 
     key, k_disc = jax.random.split(state.key)
     state, m_disc = jax.lax.scan(disc_step, state.replace(key=key), jax.random.split(k_disc, cfg.disc_updates))
     rollout = rollout.replace(transition=relabel(state, disc, rollout.transition))
-    generator, m_ppo = ppo.update(state.generator, rollout)
-    metrics = jax.tree.map(jnp.mean, m_disc) | m_ppo | {"disc_reward": jnp.mean(rollout.transition.reward)}
-    return state.replace(generator=generator), metrics
+    gen_state, m_gen = generator(cfg).update(state.generator, rollout)
+    metrics = jax.tree.map(jnp.mean, m_disc) | m_gen | {"disc_reward": jnp.mean(rollout.transition.reward)}
+    return state.replace(generator=gen_state), metrics
 
 
 def make_train(
@@ -344,7 +364,7 @@ def make_train(
 ) -> Train:
     """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator:
     :mod:`jaxil.rl.offpolicy`'s loop for SAC, :mod:`jaxil.rl.onpolicy`'s for PPO."""
-    check_expert_data(data, env, algo, continuous=True)
+    check_expert_data(data, env, algo, continuous=config.generator == "sac" or not disc.discrete_actions)
 
     def init_learner(key: jax.Array) -> State:
         state = init(key, config, env.spec, disc)
@@ -358,5 +378,8 @@ def make_train(
         # a warm-started generator fills the buffer with its own behaviour from the start
         warmup = offpolicy.policy_behaviour(policy) if config.warm_start_bc else None
         return offpolicy.make_train(config.generator_config(), env, learn=learn, warmup=warmup, **loop)
-    learn = lambda state, rollout: update_on_policy(state, disc, data.train, rollout)  # noqa: E731
+    # rows (steps, 1): random rows, or for fragments the training split in episode order
+    expert = in_order(data) if disc.fragment > 1 else data.train
+    expert = jax.tree.map(lambda x: x[:, None], expert)
+    learn = lambda state, rollout: update_on_policy(state, disc, expert, rollout)  # noqa: E731
     return onpolicy.make_train(config.generator_config(), env, learn=learn, **loop)

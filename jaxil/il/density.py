@@ -35,6 +35,7 @@ from jaxil.evaluation import Reference
 from jaxil.il import adversarial
 from jaxil.il.offline import check_expert_data
 from jaxil.loop import Train
+from jaxil.nets import action_features
 from jaxil.rl import offpolicy, onpolicy
 from jaxil.types import RewardFn, Transition, check_batch
 
@@ -85,7 +86,7 @@ def kde_inputs(config: Config, spec: EnvSpec, obs: jax.Array, action: jax.Array,
         return obs
     if config.density_type == "state_state":
         return jnp.concatenate([obs, next_obs], -1)
-    a = jax.nn.one_hot(action, spec.num_actions) if spec.discrete else action
+    a = action_features(action, spec.num_actions)
     return jnp.concatenate([obs, a.astype(obs.dtype)], -1)
 
 

@@ -46,7 +46,7 @@ from jaxil.evaluation import Reference
 from jaxil.il import adversarial, feedback
 from jaxil.loop import Train
 from jaxil.nets.mlp import ensemble_of
-from jaxil.nets.rewards import RewardModel
+from jaxil.nets.rewards import RewardModel, action_features
 from jaxil.rl import offpolicy, onpolicy
 from jaxil.types import RewardFn, Transition, example_transition
 
@@ -167,7 +167,7 @@ def spec_action_shape(spec: EnvSpec) -> tuple[int, ...]:
 
 def member_rewards(state: State, params, obs: jax.Array, action: jax.Array) -> jax.Array:
     """r_ψ_k(s, a) of every member: (members, ...) for inputs (..., dim)."""
-    a = jax.nn.one_hot(action, state.spec.num_actions) if state.spec.discrete else action
+    a = action_features(action, state.spec.num_actions)
     lead = obs.shape[:-1]
     r = reward_net(state.config).apply(params, obs.reshape((-1, obs.shape[-1])), a.reshape((-1, a.shape[-1])))
     return r.reshape((state.config.members,) + lead)

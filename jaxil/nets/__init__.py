@@ -9,7 +9,7 @@ from jaxil.nets.actors import (
 )
 from jaxil.nets.critics import QEnsemble, ValueNet
 from jaxil.nets.mlp import MLP, activation
-from jaxil.nets.rewards import RewardModel, absorbing_input
+from jaxil.nets.rewards import RewardModel, absorbing_input, action_features
 
 __all__ = [
     "MLP",
@@ -17,6 +17,7 @@ __all__ = [
     "CategoricalActor",
     "QEnsemble",
     "RewardModel",
+    "action_features",
     "TanhGaussian",
     "TanhGaussianActor",
     "ValueNet",

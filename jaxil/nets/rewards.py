@@ -11,6 +11,12 @@ import jax.numpy as jnp
 from jaxil.nets.mlp import MLP
 
 
+def action_features(action: jax.Array, num_actions: int | None) -> jax.Array:
+    """What a reward net reads of an action: the action itself, or one-hot for a discrete
+    one (``num_actions`` choices; None for continuous actions)."""
+    return action if num_actions is None else jax.nn.one_hot(action, num_actions)
+
+
 def absorbing_input(x: jax.Array, done: jax.Array) -> jax.Array:
     """``[x·(1−d), d]``: every terminal transition maps to one absorbing input (DAC)."""
     d = done.astype(x.dtype)[..., None]

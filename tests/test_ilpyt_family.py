@@ -1,0 +1,69 @@
+"""ilpyt's algorithms beyond jaxil's core: guided cost learning (and apprenticeship learning).
+A2C, their policy optimizer, is tested with the other solvers in test_rl.py."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil import JaxilError
+from jaxil.data import datasets
+from jaxil.il import adversarial, gcl
+from jaxil.stats import iqm
+
+
+def test_gcl_importance_weights_and_regularizers_by_hand():
+    c_demo = jnp.array([0.5, 1.5])
+    c = jnp.array([1.0, 2.0, 0.5, 1.5])  # two policy samples, then the two demonstrations
+    log_q = jnp.log(jnp.array([0.5, 0.25, 0.8, 0.4]))
+    # Ẑ = (1/4) Σ exp(−c_j) / q_j
+    z = np.mean(np.exp(-np.array([1.0, 2.0, 0.5, 1.5])) / np.array([0.5, 0.25, 0.8, 0.4]))
+    np.testing.assert_allclose(gcl.ioc_loss(c_demo, c, log_q), 1.0 + np.log(z), rtol=1e-6)
+    w = np.exp(-np.array([1.0, 2.0, 0.5, 1.5])) / np.array([0.5, 0.25, 0.8, 0.4])
+    np.testing.assert_allclose(jax.nn.softmax(gcl.importance_log_weights(c, log_q)), w / w.sum(), rtol=1e-6)
+    np.testing.assert_allclose(gcl.ess(gcl.importance_log_weights(c, log_q)), w.sum() ** 2 / (w**2).sum() / 4,
+                               rtol=1e-6)
+    # lcr: second differences (3 − 1) − (1 − 0) = 1 and (6 − 3) − (3 − 1) = 1; mono: rises of 2 and −0.5
+    np.testing.assert_allclose(gcl.lcr_penalty(jnp.array([[0.0, 1.0, 3.0, 6.0]])), 2.0)
+    np.testing.assert_allclose(gcl.mono_penalty(jnp.array([[0.0, 2.0, 1.5]])), 1.0)
+
+
+def test_expert_rows_in_episode_order_give_whole_fragments(cartpole_expert):
+    """The shuffled training split put back in order: every fragment the regularizers see
+    is consecutive steps of one episode (s' of a step is the next step's s)."""
+    _, expert, _ = cartpole_expert
+    rows = datasets.in_order(expert)
+    assert rows.size == expert.train.size
+    frags = adversarial.draw_rows(jax.random.PRNGKey(0), jax.tree.map(lambda x: x[:, None], rows), 64 * 8, 8)
+    obs, next_obs = frags.obs.reshape(64, 8, -1), frags.next_obs.reshape(64, 8, -1)
+    np.testing.assert_array_equal(next_obs[:, :-1], obs[:, 1:])
+
+
+def test_gcl_learns_cartpole(cartpole_expert):
+    """GCL with PPO on short rollouts: ≥ 80 normalized, IQM over 4 seeds, in 41k env steps."""
+    env, expert, ref = cartpole_expert
+    cfg = gcl.Config(steps=8 * 32 * 160, eval_every=8 * 32 * 160)
+    _, m = jax.jit(jax.vmap(gcl.make_train(cfg, expert, env, ref)))(jax.random.split(jax.random.PRNGKey(0), 4))
+    final = np.asarray(m["normalized_score"])[:, -1]
+    assert iqm(final) >= 80, f"IQM {iqm(final):.1f}, final scores {np.round(final, 1)}"
+
+
+def test_gcl_regularizers_run_on_fragments_and_bad_settings_are_refused(cartpole_expert):
+    env, expert, ref = cartpole_expert
+    cfg = gcl.Config(generator="a2c", rollout_steps=16, num_envs=2, steps=64, eval_every=64, eval_episodes=1,
+                     lcr_coef=0.1, mono_coef=0.1, fragment_length=8, expert_batch=32, disc_updates=2)
+    state, m = jax.jit(gcl.make_train(cfg, expert, env, ref))(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(m["lcr"])).all() and np.isfinite(np.asarray(m["mono"])).all()
+    rows = jax.tree.map(lambda x: x[:5], expert.train)
+    r = gcl.learned_reward(state.agent)(rows.obs, rows.action, rows.next_obs, rows.terminated)
+    np.testing.assert_allclose(r, -gcl.cost(state.agent.disc_params, state.agent, rows.obs, rows.action))
+    with pytest.raises(JaxilError, match="on-policy generator"):
+        gcl.Config(generator="sac")
+    with pytest.raises(JaxilError, match="multiple of fragment_length"):
+        gcl.Config(lcr_coef=1.0, fragment_length=10, expert_batch=128)
+    with pytest.raises(JaxilError, match="look along fragments"):
+        gcl.Config(mono_coef=1.0)
+    with pytest.raises(JaxilError, match="gradient penalty"):
+        gcl.make_train(gcl.Config(gp_weight=1.0), expert, env, ref)
