@@ -67,6 +67,8 @@ ALGOS: dict[str, Algo] = {
     "sqil": Algo("jaxil.il.sqil", "online"),
     "recoil-online": Algo("jaxil.il.recoil_online", "online"),
     "density": Algo("jaxil.il.density", "online", reward="transferable"),
+    "gcl": Algo("jaxil.il.gcl", "online", reward="transferable"),
+    "appl": Algo("jaxil.il.appl", "online", reward="transferable"),
     "dagger": Algo("jaxil.il.dagger", "interactive"),
     "preference": Algo("jaxil.il.preference", "rl", reward="transferable"),
     "ppo": Algo("jaxil.rl.ppo", "rl"),

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import JaxilError
+from jaxil import JaxilError, envs
 from jaxil.data import datasets
 from jaxil.il import adversarial, gcl
 from jaxil.stats import iqm
@@ -67,3 +67,49 @@ def test_gcl_regularizers_run_on_fragments_and_bad_settings_are_refused(cartpole
         gcl.Config(mono_coef=1.0)
     with pytest.raises(JaxilError, match="gradient penalty"):
         gcl.make_train(gcl.Config(gp_weight=1.0), expert, env, ref)
+
+
+def test_appl_projection_step_and_feature_expectations_by_hand():
+    from jaxil.il import appl
+
+    # μ_E = (1, 1) projected onto the segment from μ̄ = (0, 0) to μ = (2, 0): halfway, at (1, 0)
+    mu_bar, alpha = appl.projection_step(jnp.zeros(2), jnp.array([2.0, 0.0]), jnp.ones(2))
+    np.testing.assert_allclose(mu_bar, [1.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(alpha, 0.5)
+    np.testing.assert_allclose(jnp.linalg.norm(jnp.ones(2) - mu_bar), 1.0)
+    # a policy pointing away moves nothing (α clipped at 0): the margin never grows
+    same, alpha = appl.projection_step(jnp.zeros(2), jnp.array([-1.0, 0.0]), jnp.ones(2))
+    np.testing.assert_allclose(same, [0.0, 0.0])
+    assert float(alpha) == 0.0
+    # two episodes, γ = 0.5: 1 + 0.5 + 0.25 and 2 + 1, averaged
+    phi = jnp.array([[1.0], [1.0], [1.0], [2.0], [2.0]])
+    done = jnp.array([False, False, True, False, True])
+    np.testing.assert_allclose(appl.discounted_features(phi, done, 0.5), [(1.75 + 3.0) / 2])
+
+
+def test_appl_learns_cartpole_with_a_shrinking_margin(cartpole_expert):
+    """3 outer iterations of A2C (120k env steps each) on r = w·sigmoid(s): the margin never
+    grows, the mixture's weights sum to 1, and its member closest to μ_E reaches ≥ 80
+    normalized (IQM over 4 seeds)."""
+    from jaxil.il import appl
+
+    env, expert, ref = cartpole_expert
+    cfg = appl.Config(steps=3, solver_steps=120_000)
+    state, m = jax.jit(jax.vmap(appl.make_train(cfg, expert, env, ref)))(jax.random.split(jax.random.PRNGKey(0), 4))
+    margin = np.asarray(m["margin"])
+    assert (np.diff(margin, axis=1) <= 1e-5).all(), margin
+    np.testing.assert_allclose(np.asarray(state.weights).sum(1), 1.0, rtol=1e-5)
+    closest = np.asarray(m["closest_normalized_score"])[:, -1]
+    assert iqm(closest) >= 80, f"closest members: {np.round(closest, 1)}; mixtures: {np.asarray(m['normalized_score'])[:, -1]}"
+
+
+def test_appl_refuses_bad_feature_maps_and_buffers(cartpole_expert):
+    from jaxil.il import appl
+
+    env, expert, ref = cartpole_expert
+    with pytest.raises(JaxilError, match="output width changes"):
+        appl.make_train(appl.Config(steps=1), expert, env, ref, features=lambda s: s.reshape(-1))
+    with pytest.raises(JaxilError, match="do not fit policy_buffer"):
+        appl.Config(steps=10, policy_buffer=5)
+    with pytest.raises(JaxilError, match="DQN needs discrete"):
+        appl.make_train(appl.Config(steps=1, solver="dqn"), expert, envs.make("pendulum"), ref)

@@ -335,6 +335,7 @@ class ExpertData:
     obs_mean: jax.Array
     obs_std: jax.Array
     train_index: jax.Array | None = None  # (N,) each training row's index among all rows, in episode order
+    heldout_index: jax.Array | None = None  # the same for the held-out rows
 
 
 def obs_stats(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,19 +363,25 @@ def expert_data(
     held = jax.tree.map(lambda x: jnp.asarray(x[perm[:n_held]]), t)
     mean, std = obs_stats(np.asarray(train.obs))
     train.check()
-    return ExpertData(train, held, jnp.asarray(mean), jnp.asarray(std), jnp.asarray(perm[n_held:], jnp.int32))
+    return ExpertData(train, held, jnp.asarray(mean), jnp.asarray(std), jnp.asarray(perm[n_held:], jnp.int32),
+                      jnp.asarray(perm[:n_held], jnp.int32))
 
 
-def in_order(data: ExpertData) -> Transition:
-    """The training rows in their episodes' order, for what looks along trajectories (e.g.
-    GCL's cost regularizers). Wherever a row's s' is not the next row's s (a held-out row
-    missing from the middle of an episode, an episode's end), the row is marked truncated,
-    so no stretch of steps crosses it."""
-    if data.train_index is None:
+def in_order(data: ExpertData, heldout: bool = False) -> Transition:
+    """The training rows (with ``heldout``, all rows: whole episodes) in their episodes'
+    order, for what looks along trajectories (GCL's cost regularizers, feature
+    expectations). Wherever a row's s' is not the next row's s (a held-out row missing from
+    the middle of an episode, an episode's end), the row is marked truncated, so no stretch
+    of steps crosses it."""
+    if data.train_index is None or (heldout and data.heldout_index is None):
         raise JaxilError("these expert data carry no episode order (train_index); build them with expert_data().")
-    order = jnp.argsort(data.train_index)
-    rows = jax.tree.map(lambda x: x[order], data.train)
-    continues = jnp.all(rows.next_obs[:-1] == rows.obs[1:], axis=-1) & (jnp.diff(data.train_index[order]) == 1)
+    rows, index = data.train, data.train_index
+    if heldout:
+        rows = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), rows, data.heldout)
+        index = jnp.concatenate([index, data.heldout_index])
+    order = jnp.argsort(index)
+    rows = jax.tree.map(lambda x: x[order], rows)
+    continues = jnp.all(rows.next_obs[:-1] == rows.obs[1:], axis=-1) & (jnp.diff(index[order]) == 1)
     return rows.replace(truncated=rows.truncated | ~jnp.append(continues, False))
 
 
