@@ -170,6 +170,9 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
         allow_env_mismatch: bool = False
         """use an external dataset recorded on another task or step limit than --env's (refused otherwise)."""
+        horizon: int | None = None
+        """episode step limit in place of the env's (e.g. 200 for gym's CartPole-v0); demonstrations are cut
+        to it and the normalized score's references measured for it."""
 
     if ALGOS[algo].kind == "offline+suboptimal":
 
@@ -245,10 +248,13 @@ def build_maker(
     allow_env_mismatch: bool = False,
     expert_dataset: str | None = None,
     model: str | None = None,
+    horizon: int | None = None,
 ):
     """(make, run_config, reference) for one run description: ``make(config) -> Train``
     with the data, env and model loaded once (a sweep calls it on traced Configs). Without
-    ``backend``, a MuJoCo env takes the physics backend its jaxil dataset was recorded with."""
+    ``backend``, a MuJoCo env takes the physics backend its jaxil dataset was recorded with.
+    ``horizon`` replaces the env's step limit; the demonstrations are cut to it and the
+    references measured for it (:func:`jaxil.data.datasets.at_horizon`)."""
     from jaxil import data, envs
     from jaxil.evaluation import Reference
 
@@ -257,11 +263,15 @@ def build_maker(
     dataset, suboptimal_dataset = absolute(dataset), absolute(suboptimal_dataset)
     if backend is None and env_name in envs.BRAX_ENVS:
         backend = data.recorded_backend(dataset or data.default_dataset_id(env_name))
-    env = envs.make(env_name, backend)
+    if horizon is not None and kind in ("model", "offline-model", "model-irl", "tabular"):
+        raise JaxilError(f"--horizon applies to runs that act in the env or learn from its episodes; {algo} ({kind}) "
+                         "takes none.")
+    env = envs.make(env_name, backend, horizon)
     run_config: dict[str, Any] = {
         "algo": algo,
         "env": env_name,
         "backend": env.spec.backend,
+        **({"horizon": horizon} if horizon is not None else {}),
         "config": config_to_json(config),
     }
     if kind == "model":  # CleanIL's dynamics pretraining: the dataset's rows plus expert episodes
@@ -320,6 +330,8 @@ def build_maker(
 
         dataset_id = dataset or data.default_dataset_id(env_name)
         episodes, info = data.load(dataset_id, env, allow_env_mismatch)
+        if horizon is not None:
+            episodes, info = data.at_horizon(episodes, info, env)
         try:
             expert_policy, card = load_expert(data.resolve(dataset_id))
         except JaxilError as err:
@@ -335,6 +347,8 @@ def build_maker(
         return tabular_maker(mod, env, dataset, num_trajs, run_config)
     if kind != "rl":
         episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
+        if horizon is not None:
+            episodes, info = data.at_horizon(episodes, info, env)
         if info.warning:
             print(f"jaxil: warning: {info.warning}", file=sys.stderr)
         episodes = data.first_episodes(episodes, num_trajs, info.dataset_id)
@@ -357,7 +371,9 @@ def build_maker(
     else:
         reference, info = None, None
         try:  # an RL run is scored against the expert data's references when they exist
-            _, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
+            episodes, info = data.load(dataset or data.default_dataset_id(env_name), env, allow_env_mismatch)
+            if horizon is not None:
+                _, info = data.at_horizon(episodes, info, env)
             reference = Reference(info.random_return, info.expert_return)
         except JaxilError:
             if dataset is not None:
@@ -530,7 +546,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
         getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch, getattr(args, "expert_dataset", None),
-        getattr(args, "model", None),
+        getattr(args, "model", None), args.horizon,
     )
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
@@ -610,7 +626,7 @@ def load_run(out: Path, eval_episodes: int | None = None):
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
         algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset"),
-        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"), rc.get("model"),
+        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"), rc.get("model"), rc.get("horizon"),
     )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
@@ -685,7 +701,7 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     rc, source_train, reference, carry = load_run(out)
     mod = algo_module(rc["algo"])
     env_name = rc["env"]
-    env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"])
+    env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"], rc.get("horizon"))
     if env_name in envs.TABULAR_ENVS:  # known dynamics: the transfer is solved exactly
         return tabular_transfer(rc, mod, source_train, carry, env, reference, out)
     if env_name not in RECIPES or RECIPES[env_name].algo != "sac":

@@ -65,8 +65,6 @@ def test_gcl_regularizers_run_on_fragments_and_bad_settings_are_refused(cartpole
         gcl.Config(lcr_coef=1.0, fragment_length=10, expert_batch=128)
     with pytest.raises(JaxilError, match="look along fragments"):
         gcl.Config(mono_coef=1.0)
-    with pytest.raises(JaxilError, match="gradient penalty"):
-        gcl.make_train(gcl.Config(gp_weight=1.0), expert, env, ref)
 
 
 def test_appl_projection_step_and_feature_expectations_by_hand():
@@ -113,3 +111,25 @@ def test_appl_refuses_bad_feature_maps_and_buffers(cartpole_expert):
         appl.Config(steps=10, policy_buffer=5)
     with pytest.raises(JaxilError, match="DQN needs discrete"):
         appl.make_train(appl.Config(steps=1, solver="dqn"), expert, envs.make("pendulum"), ref)
+
+
+def test_a_horizon_option_cuts_episodes_and_their_data():
+    """ilpyt's CartPole-v0: v1's dynamics with 200-step episodes; the demonstrations are cut
+    to 200 steps (a truncation) and the expert's reference is theirs."""
+    from jaxil import data
+    from jaxil.evaluation import episode_returns
+
+    env = envs.make("cartpole", horizon=200)
+    balance = lambda o, k: (o[2] + 0.5 * o[3] + 0.01 * o[0] + 0.1 * o[1] > 0).astype(jnp.int32)  # noqa: E731
+    rets, lengths = episode_returns(env, balance, jax.random.PRNGKey(0), 4)
+    np.testing.assert_array_equal(lengths, 200)
+    assert envs.make("cartpole").spec.max_episode_steps == 500
+    episodes, info = data.load(data.default_dataset_id("cartpole"), envs.make("cartpole"))
+    cut, cut_info = data.at_horizon(episodes[:5], info, env)
+    assert [len(e) for e in cut] == [min(len(e), 200) for e in episodes[:5]]
+    assert all(e.truncations[-1] or e.terminations[-1] for e in cut) and cut_info.expert_return <= 200
+    np.testing.assert_array_equal(cut[0].observations, episodes[0].observations[: len(cut[0]) + 1])
+    with pytest.raises(JaxilError, match="tabular MDP"):
+        envs.make("cliffworld", horizon=10)
+    with pytest.raises(JaxilError, match="whole number"):
+        envs.make("cartpole", horizon=0)

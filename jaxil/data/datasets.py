@@ -385,6 +385,21 @@ def in_order(data: ExpertData, heldout: bool = False) -> Transition:
     return rows.replace(truncated=rows.truncated | ~jnp.append(continues, False))
 
 
+def at_horizon(episodes: list[Episode], info: DatasetInfo, env: Env) -> tuple[list[Episode], DatasetInfo]:
+    """Episodes cut to ``env``'s step limit (the cut a truncation: what the demonstrator did
+    in its first H steps) and references for that limit: the expert's, the cut episodes'
+    mean return; the random policy's, measured on ``env``. For a run with another horizon
+    than the data's (e.g. ilpyt's 200-step CartPole-v0 on 500-step data)."""
+    h = env.spec.max_episode_steps
+    cut = [e if len(e) <= h else Episode(e.observations[: h + 1], e.actions[:h], e.rewards[:h], e.terminations[:h],
+                                         np.append(e.truncations[: h - 1], True))
+           for e in episodes]
+    note = f"episodes cut to the run's {h}-step horizon; references measured for it"
+    return cut, dataclasses.replace(info, random_return=measure_random_return(env),
+                                    expert_return=float(np.mean([e.ret for e in cut])),
+                                    evaluation=(info.evaluation + "; " if info.evaluation else "") + note)
+
+
 def sample(key: jax.Array, data: Transition, batch_size: int) -> Transition:
     """A uniform batch drawn with replacement (inside jit)."""
     idx = jax.random.randint(key, (batch_size,), 0, data.size)

@@ -29,8 +29,14 @@ ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + TABULAR_ENVS
 
 
 @functools.cache
-def make(name: str, backend: str | None = None) -> Env:
-    """The env called ``name`` (one of ``ENV_NAMES``); ``backend`` picks Brax physics."""
+def make(name: str, backend: str | None = None, horizon: int | None = None) -> Env:
+    """The env called ``name`` (one of ``ENV_NAMES``); ``backend`` picks Brax physics;
+    ``horizon`` replaces the env's own episode step limit (classic control and MuJoCo)."""
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
+        raise JaxilError(f"horizon must be a whole number of steps ≥ 1 (--horizon), got {horizon!r}.")
+    if horizon is not None and name in TABULAR_ENVS:
+        raise JaxilError(f"env {name!r} is a tabular MDP whose horizon is part of the MDP (TabularMDP.horizon, "
+                         "which its exact occupancies use); it takes no --horizon.")
     if name in GYMNAX_IDS:
         if backend not in (None, "gymnax"):
             raise JaxilError(
@@ -39,7 +45,7 @@ def make(name: str, backend: str | None = None) -> Env:
             )
         from jaxil.envs.gymnax_envs import GymnaxEnv
 
-        return GymnaxEnv(name, GYMNAX_IDS[name])
+        return GymnaxEnv(name, GYMNAX_IDS[name], horizon)
     if name in BRAX_ENVS:
         from jaxil.envs.brax_envs import BACKENDS, BraxEnv
 
@@ -47,7 +53,7 @@ def make(name: str, backend: str | None = None) -> Env:
             raise JaxilError(
                 f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BACKENDS}."
             )
-        return BraxEnv(name, backend)
+        return BraxEnv(name, backend, horizon)
     if name in TABULAR_ENVS:
         from jaxil.envs.tabular import TabularEnv, named_mdp
 

@@ -36,9 +36,10 @@ class BraxState:
 
 
 class BraxEnv:
-    """Adapter from a Brax ``PipelineEnv`` to jaxil's env API, with a 1000-step limit."""
+    """Adapter from a Brax ``PipelineEnv`` to jaxil's env API, with a 1000-step limit (or
+    ``horizon``)."""
 
-    def __init__(self, name: str, backend: str | None = None):
+    def __init__(self, name: str, backend: str | None = None, horizon: int | None = None):
         from brax import envs as brax_envs
 
         backend = backend or DEFAULT_BACKENDS[name]
@@ -58,7 +59,7 @@ class BraxEnv:
             num_actions=None,
             action_low=tuple(float(x) for x in ctrl[:, 0]),
             action_high=tuple(float(x) for x in ctrl[:, 1]),
-            max_episode_steps=EPISODE_LENGTH,
+            max_episode_steps=horizon or EPISODE_LENGTH,
         )
 
     def _fresh(self, key: jax.Array) -> BraxState:
@@ -84,7 +85,7 @@ class BraxEnv:
         s = s.replace(metrics={k: jnp.asarray(v, jnp.float32) for k, v in s.metrics.items()})
         t = state.t + 1
         terminated = s.done > 0.5
-        truncated = t >= EPISODE_LENGTH
+        truncated = t >= self.spec.max_episode_steps
         stepped = BraxState(pipeline=s, t=t)
         fresh = self._fresh(key)
         new_state = select_tree(terminated | truncated, fresh, stepped)

@@ -23,8 +23,10 @@ STATE_FROM_OBS = {
 class GymnaxEnv:
     """Adapter from a gymnax environment to jaxil's env API."""
 
-    def __init__(self, name: str, gymnax_id: str):
+    def __init__(self, name: str, gymnax_id: str, horizon: int | None = None):
         self._env, self._params = gymnax.make(gymnax_id)
+        if horizon is not None:  # e.g. gym's CartPole-v0: v1's dynamics, 200-step episodes
+            self._params = self._params.replace(max_steps_in_episode=horizon)
         action_space = self._env.action_space(self._params)
         obs_space = self._env.observation_space(self._params)
         if isinstance(action_space, spaces.Discrete):

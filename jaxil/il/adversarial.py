@@ -45,6 +45,7 @@ from jaxil.il.offline import check_expert_data
 from jaxil.configs import static
 from jaxil.loop import Train
 from jaxil.losses import gradient_penalty
+from jaxil.nets import action_features
 from jaxil.rl import a2c, actor_critic, offpolicy, onpolicy, ppo, sac, solvers
 from jaxil.types import RewardFn, Transition, check_batch, check_pair, concat, transition
 from jaxil.types import relabel as relabel_rewards
@@ -197,7 +198,8 @@ def policy(state: State, obs: jax.Array):
 class Discriminator:
     """What an adversarial algorithm plugs in.
 
-    init: ``(key, obs, action, next_obs, done) -> params`` of the network.
+    init: ``(key, obs, action, next_obs, done) -> params`` of the network (a discrete
+        action arrives one-hot, as :func:`jaxil.nets.action_features` gives it).
     loss: ``(params, state, expert, fake, key) -> (loss, metrics)``, with ``state`` the
         current :class:`State` (AIRL reads the generator's log π from it).
     reward: ``(params, state, batch) -> r (B,)``, the generator's reward.
@@ -210,7 +212,6 @@ class Discriminator:
     loss: Callable[..., tuple[jax.Array, dict]]
     reward: Callable[[chex.ArrayTree, State, Transition], jax.Array]
     fragment: int = 1
-    discrete_actions: bool = False  # the net reads discrete actions (one-hot), so on-policy generators may act in discrete envs
 
 
 def input_penalty(
@@ -219,13 +220,17 @@ def input_penalty(
     fake: Transition,
     key: jax.Array,
     config: Config,
+    num_actions: int | None = None,
 ) -> jax.Array:
     """WGAN-GP-style margin penalty on ‖∇ f‖_∞ at interpolates of expert and generator
-    inputs ``[s, a, d]`` (the done flag included, as the absorbing input sees it)."""
-    obs_dim, act_dim = expert.obs.shape[-1], expert.action.shape[-1]
+    inputs ``[s, a, d]`` (the done flag included, as the absorbing input sees it; discrete
+    actions one-hot, of ``num_actions``, so ``f`` gets interpolated one-hots)."""
 
     def row(t: Transition) -> jax.Array:
-        return jnp.concatenate([t.obs, t.action, t.terminated.astype(t.obs.dtype)[:, None]], axis=-1)
+        a = action_features(t.action, num_actions).astype(t.obs.dtype)
+        return jnp.concatenate([t.obs, a, t.terminated.astype(t.obs.dtype)[:, None]], axis=-1)
+
+    obs_dim, act_dim = expert.obs.shape[-1], row(expert).shape[-1] - expert.obs.shape[-1] - 1
 
     def f_row(x: jax.Array) -> jax.Array:
         return f(x[None, :obs_dim], x[None, obs_dim : obs_dim + act_dim], x[None, -1])[0]
@@ -236,7 +241,7 @@ def input_penalty(
 def init(key: jax.Array, config: Config, spec: EnvSpec, disc: Discriminator) -> State:
     k_gen, k_disc, key = jax.random.split(key, 3)
     gen = generator(config).init(k_gen, config.generator_config(), spec)
-    o, a = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
+    o, a = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.num_actions if spec.discrete else spec.action_dim))
     disc_params = disc.init(k_disc, o, a, o, jnp.zeros((1,), bool))
     return State(gen, disc_params, optax.adam(config.disc_lr).init(disc_params), key, config)
 
@@ -364,7 +369,7 @@ def make_train(
 ) -> Train:
     """``train(key) -> (state, metrics)`` for an adversarial algorithm with either generator:
     :mod:`jaxil.rl.offpolicy`'s loop for SAC, :mod:`jaxil.rl.onpolicy`'s for PPO."""
-    check_expert_data(data, env, algo, continuous=config.generator == "sac" or not disc.discrete_actions)
+    check_expert_data(data, env, algo, continuous=config.generator == "sac")
 
     def init_learner(key: jax.Array) -> State:
         state = init(key, config, env.spec, disc)

@@ -35,7 +35,7 @@ from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train
 from jaxil.losses import l2_penalty
-from jaxil.nets import MLP, RewardModel
+from jaxil.nets import MLP, RewardModel, action_features
 from jaxil.types import RewardFn, Transition, transition
 
 
@@ -75,7 +75,8 @@ def net(config: Config) -> ShapedReward:
 
 def shaped(state: adversarial.State, params, batch: Transition) -> tuple[jax.Array, jax.Array]:
     """(f, g) on ``batch``; shapes (B,)."""
-    return net(state.config).apply(params, batch.obs, batch.action, batch.next_obs, batch.terminated, state.config.gamma)
+    action = action_features(batch.action, state.generator.spec.num_actions)
+    return net(state.config).apply(params, batch.obs, action, batch.next_obs, batch.terminated, state.config.gamma)
 
 
 def logits(state: adversarial.State, params, batch: Transition) -> jax.Array:
@@ -100,7 +101,7 @@ def discriminator_loss(params, state: adversarial.State, expert: Transition, fak
         def f_sa(o, a, d):
             return shaped(state, params, Transition(o, a, jnp.zeros(o.shape[0]), o, d > 0.5, d > 0.5))[0]
 
-        gp = input_penalty(f_sa, expert, fake, key, cfg)
+        gp = input_penalty(f_sa, expert, fake, key, cfg, state.generator.spec.num_actions)
         loss, metrics = loss + gp, metrics | {"grad_penalty": gp}
     if not is_static_zero(cfg.l2_weight):
         loss = loss + cfg.l2_weight * l2_penalty(params)

@@ -47,7 +47,7 @@ from jaxil import configs
 from jaxil.configs import is_static_zero, static
 from jaxil.loop import Train
 from jaxil.losses import l2_penalty
-from jaxil.nets import RewardModel
+from jaxil.nets import RewardModel, action_features
 from jaxil.rl import ppo, sac
 from jaxil.types import RewardFn, Transition
 
@@ -90,7 +90,7 @@ def discriminator_net(config: Config) -> RewardModel:
 def score(state: adversarial.State, params, obs: jax.Array, action: jax.Array, done: jax.Array) -> jax.Array:
     """D(s, a, d), clipped to ±max_reward for the Wasserstein critic; shape (B,)."""
     cfg: Config = state.config
-    d = discriminator_net(cfg).apply(params, obs, action, done)
+    d = discriminator_net(cfg).apply(params, obs, action_features(action, state.generator.spec.num_actions), done)
     return jnp.clip(d, -cfg.max_reward, cfg.max_reward) if cfg.wasserstein else d
 
 
@@ -112,7 +112,8 @@ def discriminator_loss(params, state: adversarial.State, expert: Transition, fak
     adv = wasserstein_loss(d_e, d_f) if cfg.wasserstein else logistic_loss(d_e, d_f)
     gp, l2 = jnp.zeros(()), jnp.zeros(())
     if not is_static_zero(cfg.gp_weight):
-        gp = input_penalty(lambda o, a, d: score(state, params, o, a, d), expert, fake, key, cfg)
+        gp = input_penalty(lambda o, a, d: score(state, params, o, a, d), expert, fake, key, cfg,
+                           state.generator.spec.num_actions)
     if not is_static_zero(cfg.l2_weight):
         l2 = cfg.l2_weight * l2_penalty(params)
     metrics = {"disc_loss": adv, "grad_penalty": gp, "disc_expert": jnp.mean(d_e), "disc_fake": jnp.mean(d_f)}

@@ -167,7 +167,8 @@ def cost_loss(params, state: adversarial.State, expert: Transition, fake: Transi
         loss = loss + cfg.lcr_coef * lcr + cfg.mono_coef * mono
         metrics |= {"lcr": lcr, "mono": mono}
     if penalize_gradient:
-        loss = loss + adversarial.input_penalty(lambda o, a, d: cost(params, state, o, a), expert, fake, key, cfg)
+        loss = loss + adversarial.input_penalty(lambda o, a, d: cost(params, state, o, a), expert, fake, key, cfg,
+                                                state.generator.spec.num_actions)
     if not is_static_zero(cfg.l2_weight):
         loss = loss + cfg.l2_weight * l2_penalty(params)
     return loss, metrics
@@ -185,37 +186,32 @@ def reward(params, state: adversarial.State, batch: Transition) -> jax.Array:
     return -cost(params, state, batch.obs, batch.action)
 
 
-def discriminator(config: Config, spec: EnvSpec) -> Discriminator:
+def discriminator(config: Config) -> Discriminator:
     net = cost_net(config)
-    width = spec.num_actions if spec.discrete else spec.action_dim
-    # a penalty at interpolated actions needs continuous ones (make_train refuses it otherwise)
     loss = functools.partial(cost_loss, regularized=config.regularized,
-                             penalize_gradient=not spec.discrete and not is_static_zero(config.gp_weight))
-    return Discriminator(lambda key, o, a, o2, d: net.init(key, o, jnp.zeros((o.shape[0], width))), loss, reward,
-                         fragment=config.fragment_length if config.regularized else 1, discrete_actions=True)
+                             penalize_gradient=not is_static_zero(config.gp_weight))
+    return Discriminator(lambda key, o, a, o2, d: net.init(key, o, a), loss, reward,
+                         fragment=config.fragment_length if config.regularized else 1)
 
 
 def init(key: jax.Array, config: Config, spec: EnvSpec) -> adversarial.State:
     configs.check_type(config, Config, "gcl.init")
-    return adversarial.init(key, config, spec, discriminator(config, spec))
+    return adversarial.init(key, config, spec, discriminator(config))
 
 
 def update(state: adversarial.State, batch: tuple) -> tuple[adversarial.State, dict]:
     """``disc_updates`` cost updates on ``batch = (expert, rollout)`` (expert rows and a
     rollout of the current policy), then the policy on the rollout's rewards −c_θ."""
-    return adversarial.update(state, discriminator(state.config, state.generator.spec), batch)
+    return adversarial.update(state, discriminator(state.config), batch)
 
 
 def learned_reward(state: adversarial.State) -> RewardFn:
     """−c_θ(s, a) as a standalone ``reward_fn(obs, action, next_obs, terminated)``."""
-    return adversarial.learned_reward(state, discriminator(state.config, state.generator.spec))
+    return adversarial.learned_reward(state, discriminator(state.config))
 
 
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` env steps of GCL on ``env``
     against the demonstrations ``data``."""
     configs.check_type(config, Config, "gcl.make_train")
-    if env.spec.discrete and not is_static_zero(config.gp_weight):
-        raise JaxilError("GCL's gradient penalty interpolates actions, which discrete actions do not allow; "
-                         "leave --gp-weight 0 on a discrete env.")
-    return adversarial.make_train(config, discriminator(config, env.spec), data, env, reference, "GCL")
+    return adversarial.make_train(config, discriminator(config), data, env, reference, "GCL")

@@ -13,8 +13,11 @@ from jaxil.nets.mlp import MLP
 
 def action_features(action: jax.Array, num_actions: int | None) -> jax.Array:
     """What a reward net reads of an action: the action itself, or one-hot for a discrete
-    one (``num_actions`` choices; None for continuous actions)."""
-    return action if num_actions is None else jax.nn.one_hot(action, num_actions)
+    one given as its index (``num_actions`` choices; None for continuous actions). Float
+    actions pass unchanged, so features of features (e.g. interpolated one-hots) are fine."""
+    if num_actions is None or jnp.issubdtype(jnp.result_type(action), jnp.floating):
+        return action
+    return jax.nn.one_hot(action, num_actions)
 
 
 def absorbing_input(x: jax.Array, done: jax.Array) -> jax.Array:
