@@ -119,6 +119,11 @@ RANGES: dict[str, Check] = {
     "skip_below": NOT_NAN,
     **dict.fromkeys(("comparisons", "rounds", "fragment_length", "oversampling", "reward_updates", "initial_multiplier",
                      "dataset_size", "recent_steps"), SIZE),
+    # GCL's cost regularizers; AppL's stopping margin, its solver's rate and sizes, and its policy buffer (0: all)
+    **dict.fromkeys(("lcr_coef", "mono_coef", "epsilon"), NONNEGATIVE),
+    "solver_lr": POSITIVE,
+    **dict.fromkeys(("solver_steps", "feature_episodes"), SIZE),
+    "policy_buffer": COUNT,
     **dict.fromkeys(("adv_clip", "model_lr", "model_max_grad_norm", "bound"), POSITIVE),
     "adv_weight": NONNEGATIVE,
     # sizes and counts (static)
