@@ -8,7 +8,7 @@ episodes, beside ilpyt's published numbers (mean / std over its test episodes, o
 
 Protocol: the demonstrations are 100 episodes of jaxil's expert for each env (``jaxil data
 make --episodes 100``: the shipped expert's recipe and seed, trained again, so its
-provenance is in the dataset), cut to 200 steps for CartPole-v0 (``--horizon 200``, gym's
+provenance is in the dataset), cut to 200 steps for CartPole-v0 (``--max-episode-steps 200``, gym's
 v0 limit, on v1's dynamics). Each algorithm runs with its classic-control preset
 (``jaxil/presets.py``) unless a cell below says otherwise; GAIL uses its PPO generator on the
 discrete envs. Every run goes through ``experiments/record.py`` into
@@ -85,7 +85,7 @@ def cells(rows: list[str], columns: list[str], seeds: int, runs: Path):
             command = ["jaxil", "train", algo, "--env", env, "--seeds", str(seeds), "--eval-episodes",
                        str(EVAL_EPISODES), "--no-progress", "--out", str(out), *flags]
             if horizon is not None:
-                command += ["--horizon", str(horizon)]
+                command += ["--max-episode-steps", str(horizon)]
             if row in IMITATION:
                 command += ["--dataset", str(dataset_dir(env)), "--num-expert-trajs", str(DEMOS)]
             budget = "the row's classic-control preset (jaxil/presets.py) or its Config's defaults"

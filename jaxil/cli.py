@@ -170,7 +170,7 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """"auto": start from the env's preset (jaxil/presets.py); "none": the Config's defaults."""
         allow_env_mismatch: bool = False
         """use an external dataset recorded on another task or step limit than --env's (refused otherwise)."""
-        horizon: int | None = None
+        max_episode_steps: int | None = None
         """episode step limit in place of the env's (e.g. 200 for gym's CartPole-v0); demonstrations are cut
         to it and the normalized score's references measured for it."""
 
@@ -248,13 +248,13 @@ def build_maker(
     allow_env_mismatch: bool = False,
     expert_dataset: str | None = None,
     model: str | None = None,
-    horizon: int | None = None,
+    max_episode_steps: int | None = None,
 ):
     """(make, run_config, reference) for one run description: ``make(config) -> Train``
     with the data, env and model loaded once (a sweep calls it on traced Configs). Without
     ``backend``, a MuJoCo env takes the physics backend its jaxil dataset was recorded with.
-    ``horizon`` replaces the env's step limit; the demonstrations are cut to it and the
-    references measured for it (:func:`jaxil.data.datasets.at_horizon`)."""
+    ``max_episode_steps`` replaces the env's step limit; the demonstrations are cut to it and
+    the references measured for it (:func:`jaxil.data.datasets.at_horizon`)."""
     from jaxil import data, envs
     from jaxil.evaluation import Reference
 
@@ -263,15 +263,16 @@ def build_maker(
     dataset, suboptimal_dataset = absolute(dataset), absolute(suboptimal_dataset)
     if backend is None and env_name in envs.BRAX_ENVS:
         backend = data.recorded_backend(dataset or data.default_dataset_id(env_name))
+    horizon = max_episode_steps
     if horizon is not None and kind in ("model", "offline-model", "model-irl", "tabular"):
-        raise JaxilError(f"--horizon applies to runs that act in the env or learn from its episodes; {algo} ({kind}) "
+        raise JaxilError(f"--max-episode-steps applies to runs that act in the env or learn from its episodes; {algo} ({kind}) "
                          "takes none.")
     env = envs.make(env_name, backend, horizon)
     run_config: dict[str, Any] = {
         "algo": algo,
         "env": env_name,
         "backend": env.spec.backend,
-        **({"horizon": horizon} if horizon is not None else {}),
+        **({"max_episode_steps": horizon} if horizon is not None else {}),
         "config": config_to_json(config),
     }
     if kind == "model":  # CleanIL's dynamics pretraining: the dataset's rows plus expert episodes
@@ -546,7 +547,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     train, run_config, _ = build(
         algo, args.env, args.backend, args.config, args.dataset, args.num_expert_trajs,
         getattr(args, "suboptimal_dataset", None), args.allow_env_mismatch, getattr(args, "expert_dataset", None),
-        getattr(args, "model", None), args.horizon,
+        getattr(args, "model", None), args.max_episode_steps,
     )
     if overrides:
         run_config["preset"] = {"family": family, "fields": overrides}
@@ -626,7 +627,7 @@ def load_run(out: Path, eval_episodes: int | None = None):
     backend = None if backend == "gymnax" else backend
     train, _, reference = build(
         algo, env_name, backend, config, rc.get("dataset"), rc.get("num_expert_trajs"), rc.get("suboptimal_dataset"),
-        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"), rc.get("model"), rc.get("horizon"),
+        rc.get("allow_env_mismatch", False), rc.get("expert_dataset"), rc.get("model"), rc.get("max_episode_steps"),
     )
     carry = driver.restore_latest(out, driver.abstract_carry(train, seeds))
     if carry is None:
@@ -701,7 +702,7 @@ def cmd_reward_transfer(argv: list[str]) -> dict:
     rc, source_train, reference, carry = load_run(out)
     mod = algo_module(rc["algo"])
     env_name = rc["env"]
-    env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"], rc.get("horizon"))
+    env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"], rc.get("max_episode_steps"))
     if env_name in envs.TABULAR_ENVS:  # known dynamics: the transfer is solved exactly
         return tabular_transfer(rc, mod, source_train, carry, env, reference, out)
     if env_name not in RECIPES or RECIPES[env_name].algo != "sac":

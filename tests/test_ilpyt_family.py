@@ -119,7 +119,7 @@ def test_a_horizon_option_cuts_episodes_and_their_data():
     from jaxil import data
     from jaxil.evaluation import episode_returns
 
-    env = envs.make("cartpole", horizon=200)
+    env = envs.make("cartpole", max_episode_steps=200)
     balance = lambda o, k: (o[2] + 0.5 * o[3] + 0.01 * o[0] + 0.1 * o[1] > 0).astype(jnp.int32)  # noqa: E731
     rets, lengths = episode_returns(env, balance, jax.random.PRNGKey(0), 4)
     np.testing.assert_array_equal(lengths, 200)
@@ -130,6 +130,21 @@ def test_a_horizon_option_cuts_episodes_and_their_data():
     assert all(e.truncations[-1] or e.terminations[-1] for e in cut) and cut_info.expert_return <= 200
     np.testing.assert_array_equal(cut[0].observations, episodes[0].observations[: len(cut[0]) + 1])
     with pytest.raises(JaxilError, match="tabular MDP"):
-        envs.make("cliffworld", horizon=10)
+        envs.make("cliffworld", max_episode_steps=10)
     with pytest.raises(JaxilError, match="whole number"):
-        envs.make("cartpole", horizon=0)
+        envs.make("cartpole", max_episode_steps=0)
+
+
+def test_the_step_limit_reaches_the_run_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from jaxil import cli
+
+    out = tmp_path / "bc200"
+    assert cli.main(["train", "bc", "--env", "cartpole", "--max-episode-steps", "200", "--steps", "200",
+                     "--eval-every", "200", "--eval-episodes", "4", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((out / "config.json").read_text())["max_episode_steps"] == 200
+    assert summary["return"]["mean"] <= 200
+    assert cli.main(["train", "mopo", "--env", "cartpole", "--max-episode-steps", "200"]) != 0
+    assert "takes none" in capsys.readouterr().err

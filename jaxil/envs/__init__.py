@@ -29,14 +29,16 @@ ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + TABULAR_ENVS
 
 
 @functools.cache
-def make(name: str, backend: str | None = None, horizon: int | None = None) -> Env:
+def make(name: str, backend: str | None = None, max_episode_steps: int | None = None) -> Env:
     """The env called ``name`` (one of ``ENV_NAMES``); ``backend`` picks Brax physics;
-    ``horizon`` replaces the env's own episode step limit (classic control and MuJoCo)."""
+    ``max_episode_steps`` replaces the env's own episode step limit (classic control and
+    MuJoCo)."""
+    horizon = max_episode_steps
     if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
-        raise JaxilError(f"horizon must be a whole number of steps ≥ 1 (--horizon), got {horizon!r}.")
+        raise JaxilError(f"max_episode_steps must be a whole number ≥ 1 (--max-episode-steps), got {horizon!r}.")
     if horizon is not None and name in TABULAR_ENVS:
         raise JaxilError(f"env {name!r} is a tabular MDP whose horizon is part of the MDP (TabularMDP.horizon, "
-                         "which its exact occupancies use); it takes no --horizon.")
+                         "which its exact occupancies use); it takes no --max-episode-steps.")
     if name in GYMNAX_IDS:
         if backend not in (None, "gymnax"):
             raise JaxilError(
