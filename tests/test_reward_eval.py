@@ -104,3 +104,29 @@ def test_mce_irl_recovers_a_state_reward_up_to_what_epic_ignores():
     untrained = epic_tabular(mce_irl.reward_of_states(mce_irl.init(jax.random.PRNGKey(1), cfg, env.spec, mdp)),
                              mdp.reward, coverage, d_s, d_a, 0.99)
     assert float(learned) < 0.05 and float(untrained) > 0.5, (float(learned), float(untrained))
+
+
+@pytest.mark.parametrize("name", ["pendulum", "cartpole", "mountaincar", "mountaincar-continuous", "acrobot"])
+def test_true_rewards_pay_what_the_env_pays(name):
+    """Random rollouts through episode ends: the closed-form reward of each transition equals
+    the env's own step reward."""
+    from jaxil.envs import make, random_action
+    from jaxil.envs.rewards import true_reward
+    from jaxil.envs.rollout import rollout
+
+    env = make(name)
+    act = lambda o, k: random_action(k, env.spec)  # noqa: E731
+    if name == "mountaincar-continuous":  # push along the velocity, so the goal's bonus is paid too
+        act = lambda o, k: jnp.where(o[1] >= 0, 1.0, -1.0)[None] + 0.1 * jax.random.normal(k, (1,))  # noqa: E731
+    traj = rollout(env, act, jax.random.PRNGKey(0), 4, 300)
+    r = true_reward(name)(traj.obs, traj.action, traj.next_obs, traj.terminated)
+    np.testing.assert_allclose(r, traj.reward, rtol=1e-5, atol=1e-5)
+    if name == "mountaincar-continuous":
+        assert float(traj.reward.max()) > 50
+
+
+def test_an_env_without_a_true_reward_is_named():
+    from jaxil.envs.rewards import true_reward
+
+    with pytest.raises(JaxilError, match="those that do: pendulum"):
+        true_reward("hopper")
