@@ -5,6 +5,7 @@
     jaxil sweep ALGO --env ENV --grid NAME=V1,V2,... [--grid ...] [--seeds N] [train flags]
     jaxil eval DIR [--episodes N]
     jaxil reward-transfer DIR [--steps N] [--out DIR]
+    jaxil reward-eval DIR [--samples N] [--actions uniform|data] [--gamma G]
     jaxil plot DIR [--metric normalized_score] [--out FILE]
     jaxil export-model DIR --out DIR [--seed S]
     jaxil data list [--json]
@@ -752,6 +753,67 @@ def tabular_transfer(rc: dict, mod, source_train, carry, env, reference, out: Pa
 
 
 @dataclasses.dataclass
+class RewardEvalArgs:
+    run_dir: tyro.conf.Positional[str]
+    """a run directory of an algorithm with a learned reward, written by jaxil train."""
+    samples: int = 1000
+    """continuous envs: coverage transitions drawn from the run's expert data, and as many states and
+    actions for the canonicalization's expectations."""
+    actions: str = "uniform"
+    """the canonicalization's actions: "uniform" over the action space, or "data" (the expert data's)."""
+    gamma: float | None = None
+    """the canonicalization's discount (default: the run's gamma, or 0.99)."""
+    seed: int = 0
+    """seed of the samples."""
+
+
+def cmd_reward_eval(argv: list[str]) -> dict:
+    """EPIC distance (jaxil.reward_eval) from each seed's learned reward to the env's true one:
+    exact on tabular MDPs, sampled on the expert data's transitions elsewhere. Written into the
+    run's summary.json under "reward_eval"."""
+    import jax
+
+    from jaxil import data, envs, reward_eval
+    from jaxil.envs.rewards import true_reward
+    from jaxil.stats import aggregate
+
+    args = tyro.cli(RewardEvalArgs, args=argv, prog="jaxil reward-eval")
+    out = Path(args.run_dir)
+    algo = read_run_config(out)["algo"]
+    if ALGOS[algo].reward is None:
+        learners = [a for a, info in ALGOS.items() if info.reward is not None]
+        raise JaxilError(f"{algo} learns no reward; reward-eval takes runs of: {', '.join(learners)}.")
+    if args.samples < 2:
+        raise JaxilError(f"--samples must be at least 2 (a correlation needs two points), got {args.samples}.")
+    rc, train, _, carry = load_run(out)
+    mod = algo_module(algo)
+    env = envs.make(rc["env"], None if rc["backend"] in ("gymnax", "tabular") else rc["backend"],
+                    rc.get("max_episode_steps"))
+    gamma = float(args.gamma if args.gamma is not None else rc["config"].get("gamma", 0.99))
+    learned = [mod.learned_reward(train.learner(jax.tree.map(lambda x: x[i], carry.state)))
+               for i in range(len(rc["seeds"]))]
+    if rc["env"] in envs.TABULAR_ENVS:
+        per_seed = [float(reward_eval.epic_to_true_tabular(r, env.mdp, gamma)) for r in learned]
+        how = {"method": "exact (every transition from uniform states and actions)"}
+    else:
+        truth = true_reward(rc["env"])
+        episodes, _ = data.load(rc.get("dataset") or data.default_dataset_id(rc["env"]), env)
+        rows = jax.tree.map(jax.numpy.asarray, data.to_transitions(episodes))
+        batch, states, actions = reward_eval.coverage_samples(jax.random.PRNGKey(args.seed), rows, args.samples,
+                                                              env.spec, args.actions)
+        per_seed = [float(jax.jit(lambda b, s, a, r=r: reward_eval.epic_sampled(r, truth, b, s, a, gamma))(
+            batch, states, actions)) for r in learned]
+        how = {"method": "sampled", "coverage": f"{args.samples} transitions of {rc.get('dataset') or 'the env data'}",
+               "states": f"{args.samples} of its states", "actions": f"{args.samples}, {args.actions}",
+               "sample_seed": args.seed}
+    result = {"epic": aggregate(per_seed), "gamma": gamma, **how}
+    summary_file = out / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    summary_file.write_text(json_text(summary | {"reward_eval": result}, indent=2))
+    return {"algo": algo, "env": rc["env"], "seeds": rc["seeds"], "reward_eval": result}
+
+
+@dataclasses.dataclass
 class DataListArgs:
     json: bool = False
     """print JSON instead of a table."""
@@ -851,7 +913,8 @@ def cmd_export_model(argv: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "reward-transfer": cmd_reward_transfer, "data": cmd_data,
+    commands = {"train": cmd_train, "eval": cmd_eval, "reward-transfer": cmd_reward_transfer,
+                "reward-eval": cmd_reward_eval, "data": cmd_data,
                 "plot": cmd_plot, "export-model": cmd_export_model, "sweep": cmd_sweep}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         print(__doc__)

@@ -107,3 +107,47 @@ def epic_sampled(reward_a: RewardFn, reward_b: RewardFn, batch: Transition, stat
     ca = canonicalize_sampled(reward_a, batch, states, actions, gamma)
     cb = canonicalize_sampled(reward_b, batch, states, actions, gamma)
     return pearson_distance(ca, cb)
+
+
+# ----------------------------------------------------------------------------------------
+# A learned reward against an env's true one.
+
+def tabular_tensor(reward_fn: RewardFn, observation: jax.Array, num_actions: int) -> jax.Array:
+    """R[S, A, S′] of a reward function on a tabular MDP's observations (every triple)."""
+    s = observation.shape[0]
+    i, a, j = (x.reshape(-1) for x in jnp.meshgrid(jnp.arange(s), jnp.arange(num_actions), jnp.arange(s),
+                                                      indexing="ij"))
+    r = reward_fn(observation[i], a, observation[j], jnp.zeros(i.shape, bool))
+    return jnp.broadcast_to(r, i.shape).reshape(s, num_actions, s)
+
+
+def epic_to_true_tabular(reward_fn: RewardFn, mdp, gamma: float | jax.Array) -> jax.Array:
+    """Exact EPIC between a learned reward and a tabular MDP's own, with D_S and D_A uniform
+    and the transitions the MDP makes from them as the coverage (every reachable (s, a, s′))."""
+    s, a = mdp.num_states, mdp.num_actions
+    d_s, d_a = jnp.full(s, 1.0 / s), jnp.full(a, 1.0 / a)
+    learned = tabular_tensor(reward_fn, mdp.observation, a)
+    return epic_tabular(learned, mdp.reward, transition_coverage(mdp.transition, d_s, d_a), d_s, d_a, gamma)
+
+
+COVERAGE_ACTIONS = ("uniform", "data")
+
+
+def coverage_samples(key: jax.Array, rows: Transition, num: int, spec, actions: str = "uniform"
+                     ) -> tuple[Transition, jax.Array, jax.Array]:
+    """(coverage transitions, D_S states, D_A actions), ``num`` of each: transitions and
+    states drawn from ``rows`` (e.g. the expert data), actions uniform over the env's action
+    space or drawn from ``rows`` (``actions="data"``)."""
+    from jaxil.envs.core import random_action
+
+    if actions not in COVERAGE_ACTIONS:
+        raise JaxilError(f"canonicalization actions are one of {COVERAGE_ACTIONS}, got {actions!r}.")
+    k_batch, k_states, k_actions = jax.random.split(key, 3)
+    pick = lambda k: jax.random.randint(k, (num,), 0, rows.reward.shape[0])  # noqa: E731
+    batch = jax.tree.map(lambda x: x[pick(k_batch)], rows)
+    states = rows.obs[pick(k_states)]
+    if actions == "data":
+        acts = rows.action[pick(k_actions)]
+    else:
+        acts = jax.vmap(lambda k: random_action(k, spec))(jax.random.split(k_actions, num))
+    return batch, states, acts

@@ -130,3 +130,27 @@ def test_an_env_without_a_true_reward_is_named():
 
     with pytest.raises(JaxilError, match="those that do: pendulum"):
         true_reward("hopper")
+
+
+def test_reward_eval_of_a_continuous_run_samples_the_expert_data(tmp_path, capsys):
+    """`jaxil reward-eval` on a (very short) GCL run on pendulum: a sampled EPIC per seed in
+    [0, 1]; runs of algorithms without a learned reward are refused with the list of those
+    that have one."""
+    import json
+
+    from jaxil import cli
+
+    out = tmp_path / "gcl"
+    assert cli.main(["train", "gcl", "--env", "pendulum", "--seeds", "2", "--steps", "512", "--eval-every", "512",
+                     "--eval-episodes", "2", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["reward-eval", str(out), "--samples", "200"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["reward_eval"]
+    assert result["method"] == "sampled" and len(result["epic"]["per_seed"]) == 2
+    assert all(0.0 <= d <= 1.0 for d in result["epic"]["per_seed"])
+    bc = tmp_path / "bc"
+    assert cli.main(["train", "bc", "--env", "pendulum", "--steps", "10", "--eval-every", "10", "--eval-episodes", "1",
+                     "--out", str(bc), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["reward-eval", str(bc)]) == 1
+    assert "bc learns no reward; reward-eval takes runs of: gail" in capsys.readouterr().err
