@@ -677,7 +677,7 @@ def cmd_eval(argv: list[str]) -> dict:
 @dataclasses.dataclass
 class TransferArgs:
     run_dir: tyro.conf.Positional[str]
-    """a run directory of an algorithm with a transferable learned reward (airl) written by jaxil train."""
+    """a run directory of an algorithm with a learned reward (jaxil train ALGO -h says which), written by jaxil train."""
     steps: int | None = None
     """env steps of the fresh agent (default: the env's expert recipe)."""
     out: str | None = None
@@ -687,37 +687,45 @@ class TransferArgs:
 
 
 def cmd_reward_transfer(argv: list[str]) -> dict:
-    """Train a fresh agent per seed on that seed's learned reward; score it on the true one."""
+    """Train a fresh agent per seed on that seed's learned reward; score it on the true one.
+    The agent is the env's expert recipe (SAC or PPO, its shaping off: the learned reward
+    alone); on a tabular MDP value iteration solves the transfer exactly."""
     import jax
 
     from jaxil import driver, envs
-    from jaxil.experts import RECIPES, recipe_config
-    from jaxil.rl import sac
+    from jaxil.experts import RECIPES, recipe_config, solver
 
     args = tyro.cli(TransferArgs, args=argv, prog="jaxil reward-transfer")
     out = Path(args.run_dir)
     algo = read_run_config(out)["algo"]  # refused before anything is built or restored
-    if ALGOS[algo].reward != "transferable":
-        irl = [a for a, info in ALGOS.items() if info.reward == "transferable"]
-        raise JaxilError(f"{algo} learns no transferable reward; reward-transfer takes runs of: {', '.join(irl)}.")
+    if ALGOS[algo].reward is None:
+        learners = [a for a, info in ALGOS.items() if info.reward is not None]
+        raise JaxilError(f"{algo} learns no reward; reward-transfer takes runs of: {', '.join(learners)}.")
+    if ALGOS[algo].reward == "discriminator":
+        print(f"jaxil: {algo}'s reward is a discriminator's score of its own final policy; a fresh agent trained on "
+              "it measures how much of the task that score holds, not a reward it was meant to recover.",
+              file=sys.stderr)
     rc, source_train, reference, carry = load_run(out)
     mod = algo_module(rc["algo"])
     env_name = rc["env"]
     env = envs.make(env_name, None if rc["backend"] == "gymnax" else rc["backend"], rc.get("max_episode_steps"))
     if env_name in envs.TABULAR_ENVS:  # known dynamics: the transfer is solved exactly
         return tabular_transfer(rc, mod, source_train, carry, env, reference, out)
-    if env_name not in RECIPES or RECIPES[env_name].algo != "sac":
-        raise JaxilError(f"reward-transfer trains SAC with the env's expert recipe; env {env_name!r} has no SAC recipe.")
+    if env_name not in RECIPES:
+        raise JaxilError(f"reward-transfer trains the env's expert recipe; env {env_name!r} has none (envs with one: "
+                         f"{', '.join(RECIPES)}).")
     overrides = {} if args.steps is None else {"steps": args.steps}
-    _, solver_config = recipe_config(env_name, overrides)
+    if "shaping" in RECIPES[env_name].config:  # the true task's potential would leak into the transfer
+        overrides["shaping"] = 0.0
+    recipe, solver_config = recipe_config(env_name, overrides)
     transfer_out = Path(args.out or out / "reward-transfer")
     seeds, rows, t0 = rc["seeds"], [], time.perf_counter()
     for i, seed in enumerate(seeds):
         # one run per seed: each seed's agent learns from that seed's reward
         learner = source_train.learner(jax.tree.map(lambda x: x[i], carry.state))
-        train = sac.make_train(solver_config, env, reference, reward_fn=mod.learned_reward(learner))
+        train = solver(recipe.algo).make_train(solver_config, env, reference, reward_fn=mod.learned_reward(learner))
         run_config = {"algo": "reward-transfer", "source_run": str(out.absolute()), "source_algo": rc["algo"],
-                      "env": env_name, "backend": env.spec.backend, "solver": "sac",
+                      "env": env_name, "backend": env.spec.backend, "solver": recipe.algo,
                       "config": config_to_json(solver_config),
                       "dataset": rc.get("dataset")}
         _, seed_rows = driver.run(train, [seed], transfer_out / f"seed{seed}", run_config=run_config,

@@ -301,7 +301,7 @@ def test_cli_trains_each_in_a_fitted_model_and_refuses_bad_input(tmp_path, capsy
                      "--adv-horizon", "2"]) == 0
     capsys.readouterr()
     assert cli.main(["reward-transfer", str(tmp_path / "implicit")]) == 1
-    assert "rmirl-implicit learns no transferable reward" in capsys.readouterr().err
+    assert "rmirl-implicit learns no reward" in capsys.readouterr().err
     # a model fitted to other data, an ensemble of another env, too few expert episodes
     bad = {
         "fitted to jaxil/pendulum/medium-replay-v0, but this run learns from jaxil/pendulum/medium-v0":

@@ -260,13 +260,13 @@ def test_cli_trains_airl_and_transfers_its_reward(tmp_path, capsys):
     transfer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert transfer["algo"] == "reward-transfer" and transfer["seeds"] == [0, 1] and transfer["steps"] == 500
     assert (tmp_path / "airl" / "reward-transfer" / "seed1" / "metrics.csv").is_file()
-    # GAIL's discriminator is no reward to transfer: refused from config.json alone, before
-    # anything is built or restored (this run directory has no checkpoint at all)
-    gail_run = json.loads((tmp_path / "airl" / "config.json").read_text()) | {"algo": "gail"}
-    (tmp_path / "gail").mkdir()
-    (tmp_path / "gail" / "config.json").write_text(json.dumps(gail_run))
-    assert cli.main(["reward-transfer", str(tmp_path / "gail")]) == 1
-    assert "gail learns no transferable reward; reward-transfer takes runs of: airl" in capsys.readouterr().err
+    # BC learns no reward: refused from config.json alone, before anything is built or
+    # restored (this run directory has no checkpoint at all)
+    bc_run = json.loads((tmp_path / "airl" / "config.json").read_text()) | {"algo": "bc"}
+    (tmp_path / "bc").mkdir()
+    (tmp_path / "bc" / "config.json").write_text(json.dumps(bc_run))
+    assert cli.main(["reward-transfer", str(tmp_path / "bc")]) == 1
+    assert "bc learns no reward; reward-transfer takes runs of: gail, airl" in capsys.readouterr().err
 
 
 def linear_critic(w, b):
