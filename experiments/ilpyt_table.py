@@ -103,6 +103,20 @@ def make_data() -> int:
     return 0 if ok else 1
 
 
+def demonstration_return(column: str) -> float:
+    """The demonstrations' mean return, cut to the column's step limit as the runs cut them."""
+    import numpy as np
+
+    from jaxil import data, envs
+
+    env_name, horizon = ENVS[column]
+    env = envs.make(env_name, max_episode_steps=horizon)
+    episodes, info = data.load(str(dataset_dir(env_name).absolute()), env)
+    if horizon is not None:
+        episodes, info = data.at_horizon(episodes, info, env)
+    return float(np.mean([e.ret for e in episodes]))
+
+
 def report() -> int:
     from jaxil.stats import aggregate
 
@@ -118,6 +132,8 @@ def report() -> int:
         for column in columns:
             parts = []
             path = RESULTS / f"{row}-{column}.json"
+            if row == "expert" and (dataset_dir(ENVS[column][0]) / "data" / "metadata.json").exists():
+                parts.append(f"{demonstration_return(column):.1f} (the {DEMOS} demonstrations' mean)")
             if path.exists():
                 summary = json.loads(path.read_text())["summary"]
                 per_seed = summary["return"]["per_seed"]
