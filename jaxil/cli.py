@@ -773,6 +773,8 @@ class RewardEvalArgs:
     """the canonicalization's discount (default: the run's gamma, or 0.99)."""
     seed: int = 0
     """seed of the samples."""
+    plot: bool = True
+    """draw the first seed's learned reward against the true one into RUN_DIR/reward.png."""
 
 
 def cmd_reward_eval(argv: list[str]) -> dict:
@@ -781,7 +783,7 @@ def cmd_reward_eval(argv: list[str]) -> dict:
     run's summary.json under "reward_eval"."""
     import jax
 
-    from jaxil import data, envs, reward_eval
+    from jaxil import data, envs, plots, reward_eval
     from jaxil.envs.rewards import true_reward
     from jaxil.stats import aggregate
 
@@ -803,6 +805,12 @@ def cmd_reward_eval(argv: list[str]) -> dict:
     if rc["env"] in envs.TABULAR_ENVS:
         per_seed = [float(reward_eval.epic_to_true_tabular(r, env.mdp, gamma)) for r in learned]
         how = {"method": "exact (every transition from uniform states and actions)"}
+        if args.plot:  # per state, averaged over actions and successors
+            mdp = env.mdp
+            first = reward_eval.tabular_tensor(learned[0], mdp.observation, mdp.num_actions).mean((1, 2))
+            true_s = reward_eval.reward_tensor(mdp.reward, mdp.num_states, mdp.num_actions).mean((1, 2))
+            how["plot"] = str(plots.plot_rewards(out / "reward.png", np.asarray(first), np.asarray(true_s),
+                                                 f"{algo} on {rc['env']}, seed {rc['seeds'][0]}: per state"))
     else:
         truth = true_reward(rc["env"])
         episodes, _ = data.load(rc.get("dataset") or data.default_dataset_id(rc["env"]), env)
@@ -814,11 +822,31 @@ def cmd_reward_eval(argv: list[str]) -> dict:
         how = {"method": "sampled", "coverage": f"{args.samples} transitions of {rc.get('dataset') or 'the env data'}",
                "states": f"{args.samples} of its states", "actions": f"{args.samples}, {args.actions}",
                "sample_seed": args.seed}
+        if args.plot:
+            b = batch
+            values = [np.asarray(f(b.obs, b.action, b.next_obs, b.terminated)) for f in (learned[0], truth)]
+            grid = pendulum_grid(learned[0]) if rc["env"] == "pendulum" else None
+            how["plot"] = str(plots.plot_rewards(out / "reward.png", *values,
+                                                 f"{algo} on {rc['env']}, seed {rc['seeds'][0]}: coverage", grid))
     result = {"epic": aggregate(per_seed), "gamma": gamma, **how}
     summary_file = out / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     summary_file.write_text(json_text(summary | {"reward_eval": result}, indent=2))
     return {"algo": algo, "env": rc["env"], "seeds": rc["seeds"], "reward_eval": result}
+
+
+def pendulum_grid(reward_fn, n: int = 60):
+    """(θ, θ̇, learned, true) on a grid of pendulum states, the torque 0 (s′ = s)."""
+    import jax.numpy as jnp
+
+    from jaxil.envs.rewards import pendulum
+
+    theta, theta_dot = np.linspace(-np.pi, np.pi, n), np.linspace(-8.0, 8.0, n)
+    th, thd = (x.reshape(-1) for x in np.meshgrid(theta, theta_dot))
+    obs = jnp.asarray(np.stack([np.cos(th), np.sin(th), thd], -1), jnp.float32)
+    zero, done = jnp.zeros((obs.shape[0], 1)), jnp.zeros(obs.shape[0], bool)
+    learned, true = (np.asarray(f(obs, zero, obs, done)).reshape(n, n) for f in (reward_fn, pendulum))
+    return theta, theta_dot, learned, true
 
 
 @dataclasses.dataclass

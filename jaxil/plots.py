@@ -67,3 +67,36 @@ def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | P
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_rewards(out: str | Path, learned: np.ndarray, true: np.ndarray, title: str,
+                 grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
+    """A learned reward against the true one: a scatter over evaluation points (each reward
+    standardized, since shaping-free rewards agree only up to scale and offset), and with
+    ``grid = (x, y, learned (ny, nx), true (ny, nx))`` both as heat maps over two state axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    z = lambda r: (np.asarray(r, float) - np.mean(r)) / (np.std(r) + 1e-12)  # noqa: E731
+    panels = 1 if grid is None else 3
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4), squeeze=False)
+    ax = axes[0, 0]
+    ax.scatter(z(true), z(learned), s=6, alpha=0.5)
+    ax.set_xlabel("true reward (standardized)")
+    ax.set_ylabel("learned reward (standardized)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if grid is not None:
+        x, y, g_learned, g_true = grid
+        for a, values, name in ((axes[0, 1], g_true, "true"), (axes[0, 2], g_learned, "learned")):
+            image = a.pcolormesh(x, y, z(values), shading="auto")
+            a.set_title(f"{name} reward (standardized)")
+            a.set_xlabel("angle θ")
+            a.set_ylabel("angular velocity θ̇")
+            fig.colorbar(image, ax=a)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)

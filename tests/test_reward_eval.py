@@ -148,6 +148,7 @@ def test_reward_eval_of_a_continuous_run_samples_the_expert_data(tmp_path, capsy
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["reward_eval"]
     assert result["method"] == "sampled" and len(result["epic"]["per_seed"]) == 2
     assert all(0.0 <= d <= 1.0 for d in result["epic"]["per_seed"])
+    assert (out / "reward.png").stat().st_size > 10_000  # the scatter and pendulum's two heat maps
     bc = tmp_path / "bc"
     assert cli.main(["train", "bc", "--env", "pendulum", "--steps", "10", "--eval-every", "10", "--eval-episodes", "1",
                      "--out", str(bc), "--no-progress"]) == 0

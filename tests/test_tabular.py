@@ -378,6 +378,7 @@ def test_mce_irl_from_the_command_line(tmp_path, capsys):
     assert cli.main(["reward-eval", str(out)]) == 0  # EPIC to the true reward, exactly
     epic = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["reward_eval"]["epic"]
     assert max(epic["per_seed"]) < 0.1
+    assert (out / "reward.png").is_file()
     assert json.loads((out / "summary.json").read_text())["reward_eval"]["epic"] == epic
     assert cli.main(["train", "mce-irl", "--env", "cartpole", "--steps", "2", "--eval-every", "1",
                      "--out", str(tmp_path / "bad")]) == 1
