@@ -111,6 +111,11 @@ def test_appl_refuses_bad_feature_maps_and_buffers(cartpole_expert):
         appl.Config(steps=10, policy_buffer=5)
     with pytest.raises(JaxilError, match="DQN needs discrete"):
         appl.make_train(appl.Config(steps=1, solver="dqn"), expert, envs.make("pendulum"), ref)
+    # within ε from the start: no solver runs, the mixture stays the first policy, and every
+    # metric stays finite (the driver stops runs on non-finite metrics)
+    cfg = appl.Config(steps=2, epsilon=1e9, solver_steps=80, feature_episodes=2, eval_episodes=2)
+    state, m = jax.jit(appl.make_train(cfg, expert, env, ref))(jax.random.PRNGKey(0))
+    assert int(state.count) == 1 and all(np.isfinite(np.asarray(v)).all() for v in m.values())
 
 
 def test_a_horizon_option_cuts_episodes_and_their_data():

@@ -128,6 +128,7 @@ class State:
     mu_bar: jax.Array  # (k,) the mixture's feature expectations
     mu_expert: jax.Array  # (k,)
     count: jax.Array  # policies in the mixture
+    solver_return: jax.Array  # the true return of the last solver run (its final evaluation; 0 before any)
     key: jax.Array
     config: Config
     template: Any  # a solver state that acting parameters are put into
@@ -232,8 +233,8 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         policies = jax.tree.map(lambda x: jnp.zeros((n,) + jnp.shape(x), jnp.result_type(x)).at[0].set(x), params)
         mu = jnp.zeros((n,) + mu0.shape).at[0].set(mu0)
         return State(policies, mu, jnp.zeros(n).at[0].set(1.0), mu0,
-                     expert_feature_expectations(data, phi, config.gamma), jnp.ones((), jnp.int32), key, config,
-                     template, phi)
+                     expert_feature_expectations(data, phi, config.gamma), jnp.ones((), jnp.int32),
+                     jnp.zeros(()), key, config, template, phi)
 
     def iterate(state: State) -> tuple[State, dict]:
         key, k_solve, k_mu = jax.random.split(state.key, 3)
@@ -248,17 +249,17 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
         new = state.replace(
             policies=jax.tree.map(lambda buf, x: buf.at[i].set(x), state.policies, params),
             mu=state.mu.at[i].set(mu_i), weights=((1.0 - alpha) * state.weights).at[i].set(alpha),
-            mu_bar=mu_bar, count=i + 1, key=key,
+            mu_bar=mu_bar, count=i + 1, solver_return=solver_metrics["eval_return"][-1], key=key,
         )
-        metrics = {"alpha": alpha, "solver_return": solver_metrics["eval_return"][-1]}
-        return new, metrics
+        return new, {"alpha": alpha}
 
     def step(state: State) -> tuple[State, dict]:
-        # once the margin is within ε (or the buffer is full) the mixture is final
+        # once the margin is within ε (or the buffer is full) the mixture is final (under vmap
+        # both branches run, and each seed keeps the one its own state picks)
         stop = state.converged | (state.count >= config.num_policies)
-        skipped = {"alpha": jnp.zeros(()), "solver_return": jnp.full((), jnp.nan)}
-        state, metrics = jax.lax.cond(stop, lambda s: (s.replace(), skipped), iterate, state)
+        state, metrics = jax.lax.cond(stop, lambda s: (s.replace(), {"alpha": jnp.zeros(())}), iterate, state)
         return state, metrics | {"margin": state.margin, "policies": state.count.astype(jnp.float32),
+                                 "solver_return": state.solver_return,
                                  "converged": state.converged.astype(jnp.float32)}
 
     def evaluate(state: State, key: jax.Array) -> dict:
