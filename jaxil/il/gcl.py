@@ -7,10 +7,11 @@ mixed with the demonstrations, x_j ∼ q, so the IOC objective is
 
     L_IOC(θ) = E_demo[c_θ(x)] + log Ẑ,    Ẑ = (1/M) Σ_j exp(−c_θ(x_j)) / q(x_j),
 
-per step x = (s, a), with q(x) = π(a|s), the current policy's density (the one that just
-collected the samples; the demonstrations' density is taken from the policy too, the paper's
-approximation, which keeps a demonstration in the sum and so keeps Ẑ from vanishing). The
-policy (PPO or A2C) is trained on the reward −c_θ after each round of cost updates.
+per step x = (s, a), with q(x) = π(a|s), the density of the policy that just collected the
+samples; the demonstrations' density is taken from the policy too. Keeping demonstrations in
+the sum is what stops the loss from falling without bound by lowering their cost alone: every
+exp(−c) it lowers c for also enters Ẑ. The policy (PPO or A2C) is trained on the reward −c_θ
+after each round of cost updates.
 
 The paper's two cost regularizers are options, on whole fragments of consecutive steps
 (``fragment_length`` > 1): local constant rate (``lcr_coef``) on every fragment,
