@@ -50,8 +50,8 @@ ILPYT = {  # ilpyt's README table: mean / std over its test episodes, one run ea
     "gcl": {"CartPole-v0": (200.0, 0.0)},
     "appl": {"CartPole-v0": (200.0, 0.0), "MountainCar-v0": (-108.60, 22.843)},
 }
-ROWS = ("bc", "dagger", "gail", "gcl", "appl", "appl-inverted", "dqn", "a2c", "ppo")
-IMITATION = {"bc", "dagger", "gail", "gcl", "appl", "appl-inverted"}
+ROWS = ("bc", "dagger", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted", "dqn", "a2c", "ppo")
+IMITATION = {"bc", "dagger", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted"}
 
 
 def cell_flags(row: str, env: str) -> list[str] | None:
@@ -59,10 +59,12 @@ def cell_flags(row: str, env: str) -> list[str] | None:
     discrete = env in DISCRETE
     if row == "dqn" and not discrete:
         return None
-    if row == "appl-inverted" and env != "mountaincar":  # ilpyt's note is about MountainCar
+    if row in ("appl-inverted", "gail-log-sigmoid") and env != "mountaincar":  # the variants MountainCar asks for
         return None
     if row == "gail":
         return ["--generator", "ppo"] if discrete else []
+    if row == "gail-log-sigmoid":  # a reward ≤ 0, which pays for ending episodes (the goal ends them)
+        return ["--generator", "ppo", "--reward-form", "log_sigmoid"]
     if row in ("appl", "appl-inverted"):  # A2C inside (ilpyt ran DQN on MountainCar: 10 DQN runs per seed cost hours here)
         return ["--invert-reward"] if row == "appl-inverted" else []
     return []
@@ -79,7 +81,7 @@ def cells(rows: list[str], columns: list[str], seeds: int, runs: Path):
             flags = cell_flags(row, env)
             if flags is None:
                 continue
-            algo = row.split("-")[0]
+            algo = row.split("-")[0]  # the row's algorithm; the rest of its name says which variant
             out = runs / f"{row}-{column}"
             command = ["jaxil", "train", algo, "--env", env, "--seeds", str(seeds), "--eval-episodes",
                        str(EVAL_EPISODES), "--no-progress", "--out", str(out), *flags]
@@ -139,7 +141,7 @@ def report() -> int:
                 per_seed = summary["return"]["per_seed"]
                 agg = aggregate(per_seed)
                 parts.append(f"{agg['iqm']:.1f} [{agg['ci95'][0]:.1f}, {agg['ci95'][1]:.1f}] ({len(per_seed)} seeds)")
-            if column in ILPYT.get(row.split("-")[0] if row != "appl-inverted" else "", {}):
+            if column in ILPYT.get(row, {}):  # ilpyt's number beside jaxil's plain row
                 mean, std = ILPYT[row][column]
                 parts.append(f"ilpyt {mean:g} / {std:g}")
             cells_text.append("<br>".join(parts) or "–")

@@ -26,7 +26,7 @@ and both generators live in :mod:`jaxil.il.adversarial`; this file holds the los
   discriminator with logit D, expert label 1:
 
       L_D = E_E[softplus(−D)] + E_π[softplus(D)]  (+ the same penalty and l2 terms),
-      r = −log(1 − σ(D)) = softplus(D).
+      r = −log(1 − σ(D)) = softplus(D)   (or ``reward_form`` log σ(D), or D).
 
 ``loss`` picks the discriminator ("auto": Wasserstein with SAC, logistic with PPO).
 """
@@ -52,6 +52,11 @@ from jaxil.rl import ppo, sac
 from jaxil.types import RewardFn, Transition
 
 LOSSES = ("auto", "wasserstein", "logistic")
+REWARD_FORMS = {  # the logistic discriminator's logit D -> the generator's reward
+    "softplus": jax.nn.softplus,  # −log(1 − σ(D))
+    "log_sigmoid": jax.nn.log_sigmoid,  # log σ(D)
+    "logit": lambda d: d,  # log σ(D) − log(1 − σ(D))
+}
 policy = adversarial.policy  # π(·|s) of the generator
 
 
@@ -66,11 +71,18 @@ class Config(adversarial.Config):
     """clip of the Wasserstein critic's output (the reward) to ±max_reward."""
     use_done: bool = static(True)
     """absorbing-state input: terminal transitions map to one learned input (DAC)."""
+    reward_form: str = static("softplus")
+    """the logistic discriminator's reward: "softplus" −log(1 − σ(D)) ≥ 0 (Ho & Ermon, imitation's),
+    "log_sigmoid" log σ(D) ≤ 0, or "logit" D (their sum). A reward of one sign biases episodes
+    that the agent can end: ≥ 0 pays for prolonging them, ≤ 0 for ending them (Kostrikov et al.
+    2019)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss not in LOSSES:
             raise JaxilError(f"loss must be one of {LOSSES}, got {self.loss!r}.")
+        if self.reward_form not in REWARD_FORMS:
+            raise JaxilError(f"reward_form must be one of {tuple(REWARD_FORMS)} (--reward-form), got {self.reward_form!r}.")
 
     def generator_config(self) -> sac.Config | ppo.Config:
         config = super().generator_config()
@@ -121,9 +133,9 @@ def discriminator_loss(params, state: adversarial.State, expert: Transition, fak
 
 
 def reward(params, state: adversarial.State, batch: Transition) -> jax.Array:
-    """r = D (Wasserstein) or softplus(D) = −log(1 − σ(D)) (logistic)."""
+    """r = D (Wasserstein), or with the logistic discriminator the config's reward form of D."""
     d = score(state, params, batch.obs, batch.action, batch.terminated)
-    return d if state.config.wasserstein else jax.nn.softplus(d)
+    return d if state.config.wasserstein else REWARD_FORMS[state.config.reward_form](d)
 
 
 def discriminator(config: Config) -> Discriminator:
