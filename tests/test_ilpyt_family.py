@@ -153,3 +153,21 @@ def test_the_step_limit_reaches_the_run_from_the_command_line(tmp_path, capsys):
     assert summary["return"]["mean"] <= 200
     assert cli.main(["train", "mopo", "--env", "cartpole", "--max-episode-steps", "200"]) != 0
     assert "takes none" in capsys.readouterr().err
+
+
+def test_gail_on_a_discrete_env_with_each_reward_form(cartpole_expert):
+    """GAIL's on-policy form on cartpole (the discriminator reads actions one-hot, the gradient
+    penalty interpolates one-hots); the three reward forms of the same logits: softplus ≥ 0,
+    log σ ≤ 0, and their sum, the logit."""
+    from jaxil.il import gail
+
+    env, expert, ref = cartpole_expert
+    cfg = gail.Config(generator="ppo", hidden=(8,), disc_hidden=(8,), num_envs=2, rollout_steps=16, steps=64,
+                      eval_every=64, eval_episodes=2, gp_weight=1.0)
+    state, m = jax.jit(gail.make_train(cfg, expert, env, ref))(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(m["disc_loss"])).all()
+    rows = jax.tree.map(lambda x: x[:64], expert.train)
+    r = {form: gail.learned_reward(state.agent.replace(config=state.agent.config.replace(reward_form=form)))(
+        rows.obs, rows.action, rows.next_obs, rows.terminated) for form in gail.REWARD_FORMS}
+    assert (r["softplus"] >= 0).all() and (r["log_sigmoid"] <= 0).all()
+    np.testing.assert_allclose(r["softplus"] + r["log_sigmoid"], r["logit"], atol=1e-5)
