@@ -10,8 +10,8 @@ Protocol: the demonstrations are 100 episodes of jaxil's expert for each env (``
 make --episodes 100``: the shipped expert's recipe and seed, trained again, so its
 provenance is in the dataset), cut to 200 steps for CartPole-v0 (``--max-episode-steps 200``, gym's
 v0 limit, on v1's dynamics). Each algorithm runs with its classic-control preset
-(``jaxil/presets.py``) unless a cell below says otherwise; GAIL uses its PPO generator on the
-discrete envs. Every run goes through ``experiments/record.py`` into
+(``jaxil/presets.py``) unless a cell below says otherwise; GAIL uses its PPO generator, as
+ilpyt's does. Every run goes through ``experiments/record.py`` into
 ``experiments/results/ilpyt/``; the report takes the per-seed mean returns of the last
 evaluation (100 episodes each) and gives their IQM with a 95% bootstrap CI.
 LunarLander (where ilpyt reports its RL rows) needs Box2D inside jit; see the report's note.
@@ -61,8 +61,8 @@ def cell_flags(row: str, env: str) -> list[str] | None:
         return None
     if row in ("appl-inverted", "gail-log-sigmoid") and env != "mountaincar":  # the variants MountainCar asks for
         return None
-    if row == "gail":
-        return ["--generator", "ppo"] if discrete else []
+    if row == "gail":  # PPO inside, as ilpyt's GAIL (the SAC preset's 12k steps are 12 MountainCarContinuous episodes)
+        return ["--generator", "ppo"]
     if row == "gail-log-sigmoid":  # a reward ≤ 0, which pays for ending episodes (the goal ends them)
         return ["--generator", "ppo", "--reward-form", "log_sigmoid"]
     if row in ("appl", "appl-inverted"):  # A2C inside (ilpyt ran DQN on MountainCar: 10 DQN runs per seed cost hours here)
