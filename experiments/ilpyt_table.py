@@ -50,8 +50,9 @@ ILPYT = {  # ilpyt's README table: mean / std over its test episodes, one run ea
     "gcl": {"CartPole-v0": (200.0, 0.0)},
     "appl": {"CartPole-v0": (200.0, 0.0), "MountainCar-v0": (-108.60, 22.843)},
 }
-ROWS = ("bc", "dagger", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted", "dqn", "a2c", "ppo")
-IMITATION = {"bc", "dagger", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted"}
+ROWS = ("bc", "dagger", "dagger-4000-labels", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted", "dqn", "a2c",
+        "ppo")
+IMITATION = {"bc", "dagger", "dagger-4000-labels", "gail", "gail-log-sigmoid", "gcl", "appl", "appl-inverted"}
 
 
 def cell_flags(row: str, env: str) -> list[str] | None:
@@ -63,6 +64,8 @@ def cell_flags(row: str, env: str) -> list[str] | None:
         return None
     if row == "gail-log-sigmoid" and not env.startswith("mountaincar"):  # episodes the goal ends
         return None
+    if row == "dagger-4000-labels":  # 20× the preset's 200 labels, where the preset falls short of ilpyt's
+        return ["--steps", "4000", "--eval-every", "4000"] if env == "mountaincar" else None
     if row == "gail":  # PPO inside, as ilpyt's GAIL (the SAC preset's 12k steps are 12 MountainCarContinuous episodes)
         return ["--generator", "ppo"]
     if row == "gail-log-sigmoid":  # a reward ≤ 0, which pays for ending episodes (the goal ends them)
