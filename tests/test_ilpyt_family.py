@@ -86,19 +86,21 @@ def test_appl_projection_step_and_feature_expectations_by_hand():
 
 
 def test_appl_learns_cartpole_with_a_shrinking_margin(cartpole_expert):
-    """3 outer iterations of A2C (120k env steps each) on r = w·sigmoid(s): the margin never
-    grows, the mixture's weights sum to 1, and its member closest to μ_E reaches ≥ 80
-    normalized (IQM over 4 seeds)."""
+    """3 outer iterations of A2C (16 envs, lr 1e-3, 120k env steps each) on r = w·sigmoid(s):
+    the margin never grows, the mixture's weights sum to 1, and the mixture, evaluated as one,
+    and its member closest to μ_E both reach ≥ 80 normalized (IQM over 4 seeds). With the
+    defaults' 8 envs and lr 7e-4 three iterations are not enough (closest members 43–68
+    normalized, measured); the ilpyt table runs ten."""
     from jaxil.il import appl
 
     env, expert, ref = cartpole_expert
-    cfg = appl.Config(steps=3, solver_steps=120_000)
+    cfg = appl.Config(steps=3, solver_steps=120_000, num_envs=16, solver_lr=1e-3)
     state, m = jax.jit(jax.vmap(appl.make_train(cfg, expert, env, ref)))(jax.random.split(jax.random.PRNGKey(0), 4))
     margin = np.asarray(m["margin"])
     assert (np.diff(margin, axis=1) <= 1e-5).all(), margin
     np.testing.assert_allclose(np.asarray(state.weights).sum(1), 1.0, rtol=1e-5)
-    closest = np.asarray(m["closest_normalized_score"])[:, -1]
-    assert iqm(closest) >= 80, f"closest members: {np.round(closest, 1)}; mixtures: {np.asarray(m['normalized_score'])[:, -1]}"
+    closest, mixture = (np.asarray(m[k])[:, -1] for k in ("closest_normalized_score", "normalized_score"))
+    assert iqm(closest) >= 80 and iqm(mixture) >= 80, f"closest members {np.round(closest, 1)}, mixtures {np.round(mixture, 1)}"
 
 
 def test_appl_refuses_bad_feature_maps_and_buffers(cartpole_expert):

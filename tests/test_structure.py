@@ -30,7 +30,7 @@ LAYERS = {
     3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep", "jaxil.hosts"),
 }
 HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "model_based",
-           "tabular", "feedback", "__init__"}
+           "tabular", "feedback", "actor_critic", "__init__"}
 
 
 def module_name(path: Path) -> str:
@@ -119,6 +119,10 @@ CONFIGS = {
     "sac": dict(TINY_ONLINE, batch_size=4),
     "dqn": dict(TINY_ONLINE, batch_size=4),
     "ppo": TINY_PPO,
+    "a2c": dict(hidden=(4,), num_envs=2, rollout_steps=2, steps=8, eval_every=4, eval_episodes=1),
+    "gcl": dict(TINY_PPO, disc_hidden=(4,), expert_batch=4, disc_updates=1),
+    "appl": dict(hidden=(4,), num_envs=2, rollout_steps=2, solver_steps=8, feature_episodes=1, steps=1,
+                 eval_every=1, eval_episodes=1),
     "dynamics": dict(members=2, elites=1, hidden=(4,), batch_size=4, steps=2, eval_every=1),
     "mopo": dict(hidden=(4,), batch_size=4, real_batch=2, rollout_batch=2, horizon=2, rollout_every=1,
                  model_buffer_size=8, steps=2, eval_every=1, eval_episodes=1),
@@ -165,9 +169,17 @@ def contract_case(name: str, expert_data):
     expert, ref = expert_data
     stats = (expert.obs_mean, expert.obs_std)
     t = rows(env, 4)
-    if name == "ppo":
+    if name in ("ppo", "a2c", "gcl"):
         batch = onpolicy.Rollout(jax.tree.map(lambda x: x.reshape((2, 2) + x.shape[1:]), t), jnp.zeros((2, 2)))
+        if name == "gcl":  # a cost against demonstrations, the policy on the rollout
+            return mod, config, env, (expert, env, ref), (), (t, batch)
         return mod, config, env, (env, ref), (), batch
+    if name == "appl":  # the projection step: a policy's acting parameters and feature expectations
+        from jaxil.rl import a2c
+
+        params = a2c.acting_params(a2c.init(jax.random.PRNGKey(1), config.solver_config(False), env.spec))
+        mu_expert = jnp.ones(env.spec.obs_dim)
+        return mod, config, env, (expert, env, ref), (mu_expert,), (params, jnp.zeros(env.spec.obs_dim))
     if name in ("sac", "dqn", "mbpo", "preference"):
         return mod, config, env, (env, ref), (), t
     if name == "dynamics":  # fits rows; each member reads its own (members, B) rows

@@ -21,6 +21,7 @@ Features: ilpyt's φ(s) = sigmoid(s) by default, the raw observation, or any map
 passes to :func:`make_train`. μ_E comes from the demonstrations' whole episodes; each
 policy's μ from ``feature_episodes`` deterministic episodes. One outer iteration is one
 step of the loop (its chunks, progress, checkpoints); ``steps`` counts outer iterations.
+``update(state, (policy parameters, μ))`` is the projection step alone, importable on its own.
 The max-margin variant (a quadratic program per iteration) is not implemented.
 """
 
@@ -201,6 +202,41 @@ def solver_module(config: Config) -> ModuleType:
     return solvers.solver(config.solver, SOLVERS)
 
 
+def init(key: jax.Array, config: Config, spec: EnvSpec, mu_expert: jax.Array,
+         features: FeatureMap | None = None) -> State:
+    """An empty mixture aiming at the expert's feature expectations ``mu_expert`` (k,): room
+    for ``config.num_policies`` policies, each added by :func:`update`."""
+    configs.check_type(config, Config, "appl.init")
+    solver = solver_module(config)
+    template = solver.init(key, config.solver_config(spec.discrete), spec)  # the shapes acting parameters fill
+    params = solver.acting_params(template)
+    n = config.num_policies
+    policies = jax.tree.map(lambda x: jnp.zeros((n,) + jnp.shape(x), jnp.result_type(x)), params)
+    return State(policies, jnp.zeros((n,) + mu_expert.shape), jnp.zeros(n), jnp.zeros_like(mu_expert), mu_expert,
+                 jnp.zeros((), jnp.int32), jnp.zeros(()), key, config, template,
+                 checked_features(features or FEATURES[config.features], spec))
+
+
+def update(state: State, batch: tuple[Any, jax.Array]) -> tuple[State, dict[str, jax.Array]]:
+    """Add a policy to the mixture: ``batch = (acting parameters, its feature expectations
+    μ_i)``; the projection step moves μ̄ towards μ_E by α along μ_i − μ̄ and re-weights the
+    mixture by the same α (the first policy takes all the weight)."""
+    params, mu_i = batch
+    if jnp.shape(mu_i) != state.mu_expert.shape:
+        raise JaxilError(f"a policy's feature expectations have the expert's shape {state.mu_expert.shape}; "
+                         f"got {jnp.shape(mu_i)}.")
+    i = state.count
+    mu_bar, alpha = projection_step(state.mu_bar, mu_i, state.mu_expert)
+    first = i == 0
+    mu_bar, alpha = jnp.where(first, mu_i, mu_bar), jnp.where(first, 1.0, alpha)
+    new = state.replace(
+        policies=jax.tree.map(lambda buf, x: buf.at[i].set(x), state.policies, params),
+        mu=state.mu.at[i].set(mu_i), weights=((1.0 - alpha) * state.weights).at[i].set(alpha),
+        mu_bar=mu_bar, count=i + 1,
+    )
+    return new, {"alpha": alpha, "margin": new.margin}
+
+
 def make_train(config: Config, data: ExpertData, env: Env, reference: Reference | None = None,
                features: FeatureMap | None = None) -> Train:
     """``train(key) -> (state, metrics)``: ``config.steps`` outer iterations of the projection
@@ -213,45 +249,32 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
     check_expert_data(data, env, "AppL")
     phi = checked_features(features or FEATURES[config.features], spec)
     solver, solver_cfg = solver_module(config), config.solver_config(spec.discrete)
-    template = solver.init(jax.random.PRNGKey(0), solver_cfg, spec)  # the shapes acting parameters fill
     sign = -1.0 if config.invert_reward else 1.0
 
-    def act(params, deterministic: bool = True):
-        def act_fn(obs, key):
-            dist = solver.policy(solver.with_acting_params(template, params), obs)
-            return dist.mode() if deterministic else dist.sample(seed=key)
+    def act(state: State, params):
+        def act_fn(obs, key):  # deterministic: the mode
+            return solver.policy(solver.with_acting_params(state.template, params), obs).mode()
         return act_fn
 
-    def mu_of(params, key: jax.Array) -> jax.Array:
-        return policy_feature_expectations(env, act(params), key, config.feature_episodes, phi, config.gamma)
+    def mu_of(state: State, params, key: jax.Array) -> jax.Array:
+        return policy_feature_expectations(env, act(state, params), key, config.feature_episodes, phi, config.gamma)
 
-    def init(key: jax.Array) -> State:
-        k_pi, k_mu, key = jax.random.split(key, 3)
+    def init_fn(key: jax.Array) -> State:
+        k_init, k_pi, k_mu, key = jax.random.split(key, 4)
+        state = init(k_init, config, spec, expert_feature_expectations(data, phi, config.gamma), phi)
         params = solver.acting_params(solver.init(k_pi, solver_cfg, spec))  # π_0: an untrained policy
-        mu0 = mu_of(params, k_mu)
-        n = config.num_policies
-        policies = jax.tree.map(lambda x: jnp.zeros((n,) + jnp.shape(x), jnp.result_type(x)).at[0].set(x), params)
-        mu = jnp.zeros((n,) + mu0.shape).at[0].set(mu0)
-        return State(policies, mu, jnp.zeros(n).at[0].set(1.0), mu0,
-                     expert_feature_expectations(data, phi, config.gamma), jnp.ones((), jnp.int32),
-                     jnp.zeros(()), key, config, template, phi)
+        state, _ = update(state, (params, mu_of(state, params, k_mu)))
+        return state.replace(key=key)
 
     def iterate(state: State) -> tuple[State, dict]:
         key, k_solve, k_mu = jax.random.split(state.key, 3)
         w_hat = state.w / jnp.maximum(state.margin, 1e-12)
         reward_fn = lambda obs, action, next_obs, terminated: sign * phi(obs) @ w_hat  # noqa: E731
-        inner = solver.make_train(solver_cfg, env, reference, reward_fn)
+        inner = solver.make_train(solver_cfg, env, reference, reward_fn)  # a fresh solver, run to completion
         solved, solver_metrics = inner(k_solve)
         params = solver.acting_params(inner.learner(solved))
-        mu_i = mu_of(params, k_mu)
-        mu_bar, alpha = projection_step(state.mu_bar, mu_i, state.mu_expert)
-        i = state.count
-        new = state.replace(
-            policies=jax.tree.map(lambda buf, x: buf.at[i].set(x), state.policies, params),
-            mu=state.mu.at[i].set(mu_i), weights=((1.0 - alpha) * state.weights).at[i].set(alpha),
-            mu_bar=mu_bar, count=i + 1, solver_return=solver_metrics["eval_return"][-1], key=key,
-        )
-        return new, {"alpha": alpha}
+        state, metrics = update(state, (params, mu_of(state, params, k_mu)))
+        return state.replace(solver_return=solver_metrics["eval_return"][-1], key=key), {"alpha": metrics["alpha"]}
 
     def step(state: State) -> tuple[State, dict]:
         # once the margin is within ε (or the buffer is full) the mixture is final (under vmap
@@ -268,18 +291,18 @@ def make_train(config: Config, data: ExpertData, env: Env, reference: Reference 
 
         def member_episode(m, k):  # an episode acts with one member throughout
             params = jax.tree.map(lambda x: x[m], state.policies)
-            return episode_returns(env, act(params), k, 1)[0][0]
+            return episode_returns(env, act(state, params), k, 1)[0][0]
 
         mix = jax.vmap(member_episode)(members, jax.random.split(k_mix, config.eval_episodes))
         best = jax.tree.map(lambda x: x[closest_member(state)], state.policies)
-        best_rets, _ = episode_returns(env, act(best), k_best, config.eval_episodes)
+        best_rets, _ = episode_returns(env, act(state, best), k_best, config.eval_episodes)
         out = {"eval_return": jnp.mean(mix), "closest_return": jnp.mean(best_rets)}
         if reference is not None:
             out |= {"normalized_score": normalized_score(out["eval_return"], *reference),
                     "closest_normalized_score": normalized_score(out["closest_return"], *reference)}
         return out
 
-    return Train(init=init, step=step, evaluate=evaluate, num_chunks=config.steps // config.eval_every,
+    return Train(init=init_fn, step=step, evaluate=evaluate, num_chunks=config.steps // config.eval_every,
                  steps_per_chunk=config.eval_every)
 
 
