@@ -119,7 +119,7 @@ class BraxEnv:
         try:
             return np.stack(image.render_array(sys, [_Pose(q=a, qd=b) for a, b in zip(q, qd)], height, width,
                                                camera="track"))
-        except mujoco.FatalError as err:
+        except (mujoco.FatalError, RuntimeError, AttributeError, OSError) as err:  # no OpenGL context to draw in
             raise JaxilError(f"MuJoCo could not open an OpenGL context ({err}); on a machine without a display set "
                              "MUJOCO_GL=egl (or osmesa) before anything imports mujoco.") from err
 
