@@ -2,8 +2,15 @@
 against it (EPIC in :mod:`jaxil.reward_eval`): ``reward_fn(obs, action, next_obs,
 terminated) -> (B,)``, equal to what the env's ``step`` pays, written from gymnax's
 definitions (each checked against the env's own steps in the tests). Tabular MDPs carry
-theirs as an array (``TabularMDP.reward``). The MuJoCo envs have none here: their forward
-reward needs the root's position before and after the step, which observations leave out.
+theirs as an array (``TabularMDP.reward``).
+
+The Brax locomotion envs pay the torso's x displacement over the step divided by dt, and
+observations leave positions out; here that term is approximated by the mean of the root's
+x-velocity at s and s′ (both observed), plus the envs' healthy bonus and control cost. Measured
+against the envs' own rewards over random actions (4 × 200 steps, mjx): correlation 0.9994 and
+mean absolute error 0.010 on hopper (reward std 0.33), 0.9975 / 0.029 on walker2d (std 0.51),
+0.9938 / 0.064 on halfcheetah (std 0.67). EPIC against these carries that floor: it cannot
+tell a learned reward closer to the truth than the approximation is.
 """
 
 from __future__ import annotations
@@ -45,14 +52,29 @@ def acrobot(obs, action, next_obs, terminated):
     return -1.0 * (1.0 - up)
 
 
+def locomotion(velocity_index: int, healthy: float, ctrl_cost: float) -> RewardFn:
+    """healthy + ½(v_x(s) + v_x(s′)) − ctrl_cost · Σ a², v_x the observed root x-velocity (the
+    approximation of Brax's displacement / dt described above)."""
+
+    def reward(obs, action, next_obs, terminated):
+        v = 0.5 * (obs[..., velocity_index] + next_obs[..., velocity_index])
+        return healthy + v - ctrl_cost * jnp.sum(jnp.square(action), axis=-1)
+
+    return reward
+
+
 TRUE_REWARDS: dict[str, RewardFn] = {
     "pendulum": pendulum, "cartpole": cartpole, "mountaincar": mountaincar,
     "mountaincar-continuous": mountaincar_continuous, "acrobot": acrobot,
+    # Brax's defaults: observations q[1:] then qd, so v_x sits right after the positions
+    "hopper": locomotion(5, 1.0, 1e-3), "walker2d": locomotion(8, 1.0, 1e-3), "halfcheetah": locomotion(8, 0.0, 0.1),
 }
+APPROXIMATE = ("hopper", "walker2d", "halfcheetah")
 
 
 def true_reward(name: str) -> RewardFn:
-    """The env's reward as a function of transitions (the classic-control envs)."""
+    """The env's reward as a function of transitions (classic control exactly; hopper, walker2d
+    and halfcheetah approximately, see above)."""
     if name not in TRUE_REWARDS:
         raise JaxilError(f"env {name!r} has no true reward as a function of observations here; those that do: "
                          f"{', '.join(TRUE_REWARDS)} (tabular MDPs: TabularMDP.reward).")
