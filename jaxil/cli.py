@@ -825,7 +825,7 @@ def cmd_reward_eval(argv: list[str]) -> dict:
         if args.plot:
             b = batch
             values = [np.asarray(f(b.obs, b.action, b.next_obs, b.terminated)) for f in (learned[0], truth)]
-            grid = pendulum_grid(learned[0]) if rc["env"] == "pendulum" else None
+            grid = reward_eval.pendulum_grid(learned[0]) if rc["env"] == "pendulum" else None
             how["plot"] = str(plots.plot_rewards(out / "reward.png", *values,
                                                  f"{algo} on {rc['env']}, seed {rc['seeds'][0]}: coverage", grid))
     result = {"epic": aggregate(per_seed), "gamma": gamma, **how}
@@ -833,20 +833,6 @@ def cmd_reward_eval(argv: list[str]) -> dict:
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     summary_file.write_text(json_text(summary | {"reward_eval": result}, indent=2))
     return {"algo": algo, "env": rc["env"], "seeds": rc["seeds"], "reward_eval": result}
-
-
-def pendulum_grid(reward_fn, n: int = 60):
-    """(θ, θ̇, learned, true) on a grid of pendulum states, the torque 0 (s′ = s)."""
-    import jax.numpy as jnp
-
-    from jaxil.envs.rewards import pendulum
-
-    theta, theta_dot = np.linspace(-np.pi, np.pi, n), np.linspace(-8.0, 8.0, n)
-    th, thd = (x.reshape(-1) for x in np.meshgrid(theta, theta_dot))
-    obs = jnp.asarray(np.stack([np.cos(th), np.sin(th), thd], -1), jnp.float32)
-    zero, done = jnp.zeros((obs.shape[0], 1)), jnp.zeros(obs.shape[0], bool)
-    learned, true = (np.asarray(f(obs, zero, obs, done)).reshape(n, n) for f in (reward_fn, pendulum))
-    return theta, theta_dot, learned, true
 
 
 @dataclasses.dataclass

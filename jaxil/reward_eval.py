@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxil.envs.core import random_action
+from jaxil.envs.rewards import pendulum
 from jaxil.errors import JaxilError
 from jaxil.types import RewardFn, Transition
 
@@ -138,8 +141,6 @@ def coverage_samples(key: jax.Array, rows: Transition, num: int, spec, actions: 
     """(coverage transitions, D_S states, D_A actions), ``num`` of each: transitions and
     states drawn from ``rows`` (e.g. the expert data), actions uniform over the env's action
     space or drawn from ``rows`` (``actions="data"``)."""
-    from jaxil.envs.core import random_action
-
     if actions not in COVERAGE_ACTIONS:
         raise JaxilError(f"canonicalization actions are one of {COVERAGE_ACTIONS}, got {actions!r}.")
     k_batch, k_states, k_actions = jax.random.split(key, 3)
@@ -151,3 +152,15 @@ def coverage_samples(key: jax.Array, rows: Transition, num: int, spec, actions: 
     else:
         acts = jax.vmap(lambda k: random_action(k, spec))(jax.random.split(k_actions, num))
     return batch, states, acts
+
+
+def pendulum_grid(reward_fn: RewardFn, n: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(θ, θ̇, learned (n, n), true (n, n)) on a grid of pendulum states, the torque 0 (s′ = s),
+    for drawing a learned reward beside the true one."""
+
+    theta, theta_dot = np.linspace(-np.pi, np.pi, n), np.linspace(-8.0, 8.0, n)
+    th, thd = (x.reshape(-1) for x in np.meshgrid(theta, theta_dot))
+    obs = jnp.asarray(np.stack([np.cos(th), np.sin(th), thd], -1), jnp.float32)
+    zero, done = jnp.zeros((obs.shape[0], 1)), jnp.zeros(obs.shape[0], bool)
+    learned, true = (np.asarray(f(obs, zero, obs, done)).reshape(n, n) for f in (reward_fn, pendulum))
+    return theta, theta_dot, learned, true

@@ -182,17 +182,16 @@ def policy_feature_expectations(env: Env, act, key: jax.Array, episodes: int, fe
     traj = rollout(env, act, key, episodes, env.spec.max_episode_steps)
     mask = first_episode_mask(traj)
     discount = gamma ** jnp.arange(mask.shape[0], dtype=jnp.float32)[:, None, None]
-    return jnp.sum(jnp.where(mask[..., None], discount * features(traj.obs), 0.0), axis=(0,)).mean(0)
+    return jnp.sum(jnp.where(mask[..., None], discount * features(traj.obs), 0.0), axis=0).mean(0)
 
 
 def checked_features(features: FeatureMap, spec: EnvSpec) -> FeatureMap:
     """``features``, after checking it maps observations to one fixed width whatever the
     batch shape (a linear reward needs one weight per feature)."""
-    widths = {jax.eval_shape(features, jax.ShapeDtypeStruct(shape + (spec.obs_dim,), jnp.float32)).shape[-1:]
-              for shape in ((), (1,), (3,), (2, 5))}
-    shapes = {jax.eval_shape(features, jax.ShapeDtypeStruct(shape + (spec.obs_dim,), jnp.float32)).shape[:-1]
-              for shape in ((2, 5),)}
-    if len(widths) != 1 or shapes != {(2, 5)}:
+    batches = ((), (1,), (3,), (2, 5))
+    out = [jax.eval_shape(features, jax.ShapeDtypeStruct(b + (spec.obs_dim,), jnp.float32)).shape for b in batches]
+    widths = {shape[-1:] for shape in out}
+    if len(widths) != 1 or any(shape[:-1] != b for shape, b in zip(out, batches)):
         raise JaxilError(f"the feature map must give one feature vector of a fixed width per observation (..., "
                          f"{spec.obs_dim}) -> (..., k); its output width changes with the input ({sorted(widths)}).")
     return features
