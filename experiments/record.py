@@ -38,7 +38,9 @@ def learning_curve(run_dir: Path) -> dict | None:
     if not (run_dir / "metrics.csv").is_file():
         return None
     rows = read_metrics(run_dir)
-    metric = "normalized_score" if "normalized_score" in rows[0] else "eval_return"
+    metric = next((m for m in ("normalized_score", "eval_return") if m in rows[0]), None)
+    if metric is None:  # no policy to evaluate (a dynamics model: its hold-out error is in the summary)
+        return None
     x_key = "env_steps" if "env_steps" in rows[0] else "step"
     seeds = sorted({int(r["seed"]) for r in rows})
     per_seed = {s: sorted((r for r in rows if int(r["seed"]) == s), key=lambda r: r["chunk"]) for s in seeds}
