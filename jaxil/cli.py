@@ -809,8 +809,10 @@ def cmd_reward_eval(argv: list[str]) -> dict:
             mdp = env.mdp
             first = reward_eval.tabular_tensor(learned[0], mdp.observation, mdp.num_actions).mean((1, 2))
             true_s = reward_eval.reward_tensor(mdp.reward, mdp.num_states, mdp.num_actions).mean((1, 2))
+            grid = reward_eval.tabular_grid(first, true_s, mdp.observation)  # gridworlds: heat maps too
             how["plot"] = str(plots.plot_rewards(out / "reward.png", np.asarray(first), np.asarray(true_s),
-                                                 f"{algo} on {rc['env']}, seed {rc['seeds'][0]}: per state"))
+                                                 f"{algo} on {rc['env']}, seed {rc['seeds'][0]}: per state", grid,
+                                                 ("column", "row"), top_row_first=True))
     else:
         truth = true_reward(rc["env"])
         episodes, _ = data.load(rc.get("dataset") or data.default_dataset_id(rc["env"]), env)

@@ -70,16 +70,18 @@ def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | P
 
 
 def plot_rewards(out: str | Path, learned: np.ndarray, true: np.ndarray, title: str,
-                 grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> Path:
+                 grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 grid_axes: tuple[str, str] = ("angle θ", "angular velocity θ̇"), top_row_first: bool = False) -> Path:
     """A learned reward against the true one: a scatter over evaluation points (each reward
     standardized, since shaping-free rewards agree only up to scale and offset), and with
-    ``grid = (x, y, learned (ny, nx), true (ny, nx))`` both as heat maps over two state axes."""
+    ``grid = (x, y, learned (ny, nx), true (ny, nx))`` both as heat maps over two state axes
+    (named by ``grid_axes``; ``top_row_first`` draws y = 0 on top, as a gridworld's rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    z = lambda r: (np.asarray(r, float) - np.mean(r)) / (np.std(r) + 1e-12)  # noqa: E731
+    z = lambda r: (np.asarray(r, float) - np.nanmean(r)) / (np.nanstd(r) + 1e-12)  # noqa: E731 (NaN: no cell)
     panels = 1 if grid is None else 3
     fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4), squeeze=False)
     ax = axes[0, 0]
@@ -93,8 +95,10 @@ def plot_rewards(out: str | Path, learned: np.ndarray, true: np.ndarray, title: 
         for a, values, name in ((axes[0, 1], g_true, "true"), (axes[0, 2], g_learned, "learned")):
             image = a.pcolormesh(x, y, z(values), shading="auto")
             a.set_title(f"{name} reward (standardized)")
-            a.set_xlabel("angle θ")
-            a.set_ylabel("angular velocity θ̇")
+            a.set_xlabel(grid_axes[0])
+            a.set_ylabel(grid_axes[1])
+            if top_row_first:
+                a.invert_yaxis()
             fig.colorbar(image, ax=a)
     fig.tight_layout()
     fig.savefig(out, dpi=120)

@@ -156,7 +156,7 @@ def coverage_samples(key: jax.Array, rows: Transition, num: int, spec, actions: 
 
 def pendulum_grid(reward_fn: RewardFn, n: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(θ, θ̇, learned (n, n), true (n, n)) on a grid of pendulum states, the torque 0 (s′ = s),
-    for drawing a learned reward beside the true one."""
+    for drawing a learned reward beside the true one (plots.plot_rewards' ``grid``)."""
 
     theta, theta_dot = np.linspace(-np.pi, np.pi, n), np.linspace(-8.0, 8.0, n)
     th, thd = (x.reshape(-1) for x in np.meshgrid(theta, theta_dot))
@@ -164,3 +164,24 @@ def pendulum_grid(reward_fn: RewardFn, n: int = 60) -> tuple[np.ndarray, np.ndar
     zero, done = jnp.zeros((obs.shape[0], 1)), jnp.zeros(obs.shape[0], bool)
     learned, true = (np.asarray(f(obs, zero, obs, done)).reshape(n, n) for f in (reward_fn, pendulum))
     return theta, theta_dot, learned, true
+
+
+def tabular_grid(learned: jax.Array, true: jax.Array, observation: jax.Array
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(column, row, learned (rows, cols), true (rows, cols)) of per-state rewards of a gridworld
+    whose observations are its cells' (col, row) scaled to [0, 1] (CliffWorld's ``xy_obs``), for
+    heat maps; None where the observations are no such grid (one-hot, random features)."""
+    obs = np.asarray(observation)
+    if obs.ndim != 2 or obs.shape[1] != 2:
+        return None
+    cols, rows = (np.unique(obs[:, i]) for i in (0, 1))
+    if len(cols) * len(rows) != obs.shape[0] or len(cols) < 2 or len(rows) < 2:
+        return None
+    c = np.rint(obs[:, 0] * (len(cols) - 1)).astype(int)
+    r = np.rint(obs[:, 1] * (len(rows) - 1)).astype(int)
+    grids = []
+    for values in (learned, true):
+        g = np.full((len(rows), len(cols)), np.nan)
+        g[r, c] = np.asarray(values)
+        grids.append(g)
+    return np.arange(len(cols)), np.arange(len(rows)), grids[0], grids[1]

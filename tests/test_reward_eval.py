@@ -171,3 +171,17 @@ def test_reward_eval_of_a_continuous_run_samples_the_expert_data(tmp_path, capsy
     capsys.readouterr()
     assert cli.main(["reward-eval", str(bc)]) == 1
     assert "bc learns no reward; reward-eval takes runs of: gail" in capsys.readouterr().err
+
+
+def test_gridworld_rewards_are_laid_out_on_their_cells(mdp):
+    from jaxil.envs.tabular import cliffworld
+    from jaxil.reward_eval import tabular_grid
+
+    cliff = cliffworld(height=3, width=5)
+    cols, rows, learned, true = tabular_grid(-cliff.reward, cliff.reward, cliff.observation)
+    assert list(cols) == [0, 1, 2, 3, 4] and list(rows) == [0, 1, 2]
+    # row 0: the start, the cliff between it and the goal, the goal; default cells below
+    np.testing.assert_array_equal(true[0], [-1.0, -10.0, -10.0, -10.0, 10.0])
+    np.testing.assert_array_equal(true[1:], -1.0)
+    np.testing.assert_array_equal(learned, -true)
+    assert tabular_grid(mdp.reward, mdp.reward, mdp.observation) is None  # one-hot: no grid
