@@ -155,6 +155,8 @@ def train_args_class(algo: str, argv: list[str] | None = None):
         """resume from the run directory's latest checkpoint if there is one."""
         progress: bool = True
         """show a progress bar."""
+        log: str = "csv"
+        """"csv" (metrics.csv) or "tensorboard" (metrics.csv plus TensorBoard events in RUN/tensorboard)."""
         vectorize: bool | None = None
         """vmap seeds (default: on accelerators; on CPU seeds run one after another)."""
         devices: int | None = None
@@ -531,6 +533,9 @@ def cmd_train(argv: list[str]) -> dict | None:
               "(any flag overrides it; see jaxil.presets)", file=sys.stderr)
     if args.seeds <= 0:
         raise JaxilError(f"--seeds must be positive, got {args.seeds}.")
+    from jaxil.tensorboard import check_backend
+
+    check_backend(args.log)
     if not 0 <= args.seed <= MAX_SEED - args.seeds + 1:
         raise JaxilError(
             f"seeds must lie in 0..{MAX_SEED} (JAX keys hold 32-bit seeds; larger ones would wrap to other seeds), "
@@ -555,7 +560,7 @@ def cmd_train(argv: list[str]) -> dict | None:
     carry, rows = driver.run(
         train, seeds, run_dir, run_config=run_config, checkpoint_every=args.checkpoint_every,
         resume=args.resume, progress=args.progress, vectorize=args.vectorize, devices=args.devices,
-        stop_when=all_stopped(seeds) if ALGOS[algo].kind == "model" else None,
+        stop_when=all_stopped(seeds) if ALGOS[algo].kind == "model" else None, log=args.log,
     )
     if job is not None:
         rows = multihost.gather_final_rows(rows, seeds, all_seeds)
@@ -564,6 +569,11 @@ def cmd_train(argv: list[str]) -> dict | None:
         run_config["processes"] = job.num_processes
     summary = summarize(run_config, all_seeds, rows, time.perf_counter() - t0, out)
     (out / "summary.json").write_text(json_text(summary, indent=2))
+    if args.log == "tensorboard":
+        from jaxil import tensorboard
+
+        hparams = {"algo": algo, "env": args.env, **run_config.get("config", {})}
+        tensorboard.write_summary(run_dir, hparams, json.loads(json_text(summary)), [r for r in rows if r["seed"] in seeds])
     return summary
 
 

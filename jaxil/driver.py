@@ -30,6 +30,7 @@ import orbax.checkpoint as ocp
 
 from jaxil.errors import JaxilError
 from jaxil.loop import Carry, Train
+from jaxil.tensorboard import TensorBoardLog, check_backend
 
 CSV_NAME, CONFIG_NAME, CKPT_DIR, LOCK_NAME = "metrics.csv", "config.json", "checkpoints", ".lock"
 
@@ -360,6 +361,7 @@ def run(
     on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None = None,
     stop_when: Callable[[list[dict]], bool] | None = None,
     devices: int | None = None,
+    log: str = "csv",
 ) -> tuple[Carry, list[dict]]:
     """Run ``train`` for ``seeds`` with logs and checkpoints in ``out``.
 
@@ -373,9 +375,11 @@ def run(
     whatever it saves exists whenever a later resume starts past ``c``; ``get_carry()``
     gives the seed-batched carry. ``stop_when(rows)`` ends the run early, with a
     checkpoint, once the metric rows so far satisfy it (a resumed run that already
-    satisfies it trains no further).
+    satisfies it trains no further). ``log="tensorboard"`` also writes each chunk's metrics as
+    TensorBoard events (:mod:`jaxil.tensorboard`); ``metrics.csv`` is written either way.
     """
     out = Path(out)
+    check_backend(log)
     if checkpoint_every <= 0:
         raise JaxilError(f"checkpoint_every must be positive, got {checkpoint_every}.")
     if not seeds:
@@ -384,7 +388,7 @@ def run(
     with lock_run_dir(out):
         return _run(train, seeds, out, run_config=run_config, checkpoint_every=checkpoint_every, resume=resume,
                     progress=progress, stop_after=stop_after, vectorize=vectorize, on_chunk=on_chunk,
-                    stop_when=stop_when, devices=devices)
+                    stop_when=stop_when, devices=devices, log=log)
 
 
 def make_run_dir(out: Path) -> None:
@@ -429,6 +433,7 @@ def _run(
     on_chunk: Callable[[int, Callable[[], Carry], dict], None] | None,
     stop_when: Callable[[list[dict]], bool] | None,
     devices: int | None = None,
+    log: str = "csv",
 ) -> tuple[Carry, list[dict]]:
     vectorize = default_vectorize() if vectorize is None else vectorize
     _write_config(out, {"seeds": list(seeds), **(run_config or {})}, resume)
@@ -455,6 +460,7 @@ def _run(
     if stop_when is not None and kept and stop_when(kept):
         end = start
     mngr = _manager(out)
+    board = TensorBoardLog(out, seeds, kept) if log == "tensorboard" else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -464,7 +470,10 @@ def _run(
         for c in range(start, end):
             carry, metrics = chunk_fn(carry)
             metrics = jax.device_get(metrics)
-            _append_csv(out, _csv_rows(metrics, c + 1, seeds))
+            rows = _csv_rows(metrics, c + 1, seeds)
+            _append_csv(out, rows)
+            if board is not None:
+                board.write(rows)
             # before anything is saved: a diverged state never replaces a finite checkpoint
             problem = nonfinite(runner.finite(carry), metrics, seeds)
             if problem is None and train.problem is not None:
@@ -497,6 +506,8 @@ def _run(
         mngr.wait_until_finished()
     finally:
         mngr.close()
+        if board is not None:
+            board.close()
         if bar is not None:
             bar.close()
     return runner.stacked(carry), read_metrics(out)

@@ -52,3 +52,33 @@ def cartpole_expert():
     eps, info = data.load(data.default_dataset_id("cartpole"), env)
     expert = data.expert_data(data.first_episodes(eps, cli.ONLINE_EXPERT_TRAJS, info.dataset_id))
     return env, expert, Reference(info.random_return, info.expert_return)
+
+
+def read_events(directory):
+    """Scalars {tag: {step: value}} and hyperparameter names from a directory of TensorBoard
+    event files (TFRecord frames of Event protos), honouring purge markers as TensorBoard does:
+    a session START at step p drops what was written earlier at steps ≥ p."""
+    import struct
+
+    from tensorboardX.proto import event_pb2, plugin_hparams_pb2
+
+    scalars, hparams = {}, set()
+    for f in sorted(directory.rglob("events.out.tfevents.*")):
+        data, i = f.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i:i + 8])
+            event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+            i += 12 + n + 4  # length, its CRC, the record, its CRC
+            if event.HasField("session_log") and event.session_log.status == event_pb2.SessionLog.START:
+                for steps in scalars.values():
+                    for step in [s for s in steps if s >= event.step]:
+                        del steps[step]
+            for value in event.summary.value:
+                if value.HasField("simple_value"):
+                    steps = scalars.setdefault(value.tag, {})
+                    assert event.step not in steps, f"{value.tag} at step {event.step} twice, the first not purged"
+                    steps[event.step] = value.simple_value
+                elif value.metadata.plugin_data.plugin_name == "hparams":
+                    content = plugin_hparams_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    hparams |= set(content.session_start_info.hparams)
+    return scalars, hparams

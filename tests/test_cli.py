@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from jaxil import cli
+from conftest import read_events
+from jaxil import cli, driver
 
 SUMMARY_KEYS = {"algo", "env", "dataset", "seeds", "steps", "wall_s", "return", "normalized_score"}
 
@@ -18,7 +19,8 @@ def run_cli(args, capsys):
 def test_train_then_eval(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "bc", "--env", "cartpole", "--seed", "4", "--seeds", "2", "--steps", "200", "--eval-every",
-            "100", "--hidden", "32", "32", "--eval-episodes", "2", "--num-expert-trajs", "5", "--out", str(out), "--no-progress"]
+            "100", "--hidden", "32", "32", "--eval-episodes", "2", "--num-expert-trajs", "5", "--out", str(out), "--no-progress",
+            "--log", "tensorboard"]
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0
     summary = json.loads(stdout.strip().splitlines()[-1])
@@ -30,6 +32,14 @@ def test_train_then_eval(tmp_path, capsys):
     assert config["config"]["steps"] == 200 and config["num_expert_trajs"] == 5
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("chunk,seed,")
+    # --log tensorboard: each seed's events hold every metric of metrics.csv, and its hyperparameters
+    for seed in (4, 5):
+        scalars, hparams = read_events(out / "tensorboard" / f"seed{seed}")
+        for row in (r for r in driver.read_metrics(out) if r["seed"] == seed):
+            for k, v in row.items():
+                if k not in ("chunk", "seed", "step"):
+                    assert scalars[k][int(row["step"])] == pytest.approx(v, rel=1e-6, abs=1e-6), k
+        assert {"algo", "env", "hidden", "steps"} <= hparams
     code, stdout, _ = run_cli(["eval", str(out), "--episodes", "3"], capsys)
     assert code == 0
     ev = json.loads(stdout.strip().splitlines()[-1])
@@ -44,6 +54,7 @@ def test_train_then_eval(tmp_path, capsys):
         (["train", "bc", "--env", "pendulum", "--dataset", "no/such/data-v0"], "unknown dataset"),
         (["train", "bc", "--env", "pendulum", "--num-expert-trajs", "500"], "fewer than the 500 requested"),
         (["eval", "/nonexistent/run"], "not a jaxil run directory"),
+        (["train", "bc", "--env", "pendulum", "--log", "wandb"], "unknown --log 'wandb'; choose one of: csv, tensorboard"),
     ],
 )
 def test_bad_input_exits_with_a_clear_message(args, message, capsys):

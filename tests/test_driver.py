@@ -4,7 +4,7 @@
 import jax
 import pytest
 
-from conftest import seed_slice, tree_equal
+from conftest import read_events, seed_slice, tree_equal
 from jaxil import JaxilError, driver, envs
 from jaxil.rl import ppo
 
@@ -41,6 +41,17 @@ def test_kill_and_resume_gives_the_uninterrupted_result(ppo_train, uninterrupted
     carry, rows = driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=2)
     assert tree_equal(carry.state, uninterrupted[0].state)
     assert rows == uninterrupted[1]
+
+
+def test_tensorboard_events_of_a_resumed_run_are_the_uninterrupted_runs_metrics(ppo_train, uninterrupted, tmp_path):
+    # killed after chunk 3, checkpointed at 2: chunk 3's events are written twice, the first purged
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, stop_after=3, checkpoint_every=2, log="tensorboard")
+    driver.run(ppo_train, SEEDS, tmp_path, progress=False, checkpoint_every=2, log="tensorboard")
+    for seed in SEEDS:
+        scalars, _ = read_events(tmp_path / "tensorboard" / f"seed{seed}")
+        rows = [r for r in uninterrupted[1] if r["seed"] == seed]
+        assert scalars["eval_return"] == pytest.approx({int(r["step"]): r["eval_return"] for r in rows})
+        assert set(scalars) == set(rows[0]) - {"chunk", "seed", "step"}
 
 
 def test_resume_in_the_other_seed_mode(ppo_train, uninterrupted, tmp_path):
