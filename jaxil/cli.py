@@ -6,7 +6,7 @@
     jaxil eval DIR [--episodes N]
     jaxil reward-transfer DIR [--steps N] [--out DIR]
     jaxil reward-eval DIR [--samples N] [--actions uniform|data] [--gamma G]
-    jaxil plot DIR [--metric normalized_score] [--out FILE]
+    jaxil plot DIR [DIR ...] [--metric normalized_score] [--kind curves|profile|improvement] [--out FILE]
     jaxil export-model DIR --out DIR [--seed S]
     jaxil data list [--json]
     jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
@@ -912,19 +912,37 @@ def cmd_data(argv: list[str]) -> dict | None:
 
 @dataclasses.dataclass
 class PlotArgs:
-    run_dir: tyro.conf.Positional[str]
-    """a run directory written by jaxil train."""
+    run_dirs: tyro.conf.Positional[tuple[str, ...]]
+    """run directories written by jaxil train (one algorithm on one env each)."""
     metric: str = "normalized_score"
     """a column of metrics.csv."""
+    kind: str = "curves"
+    """"curves": learning curves, one per run; across runs of several algorithms (rliable), from each
+    seed's last evaluation: "profile" (performance profiles) or "improvement" (P(X > Y) per pair)."""
+    labels: tuple[str, ...] | None = None
+    """a name per run (default: its directory for curves, its algorithm otherwise); runs of one label on
+    different envs are that label's tasks."""
+    reps: int = 2000
+    """bootstrap resamples of the rliable CIs."""
     out: str | None = None
-    """image file (default: RUN_DIR/<metric>.png)."""
+    """image file (default: <first RUN_DIR>/<metric>.png for curves, <first RUN_DIR>/<kind>.png otherwise)."""
 
 
 def cmd_plot(argv: list[str]) -> dict:
     from jaxil.plots import plot_run
 
     args = tyro.cli(PlotArgs, args=argv, prog="jaxil plot")
-    return {"plot": str(plot_run(args.run_dir, args.metric, args.out))}
+    if not args.run_dirs:
+        raise JaxilError("jaxil plot takes one or more run directories.")
+    if args.kind == "curves":
+        return {"plot": str(plot_run(args.run_dirs, args.metric, args.out, args.labels))}
+    from jaxil import compare
+
+    if args.kind not in ("profile", "improvement"):
+        raise JaxilError(f"unknown --kind {args.kind!r}; choose curves, profile or improvement.")
+    scores, tasks = compare.final_scores(args.run_dirs, args.metric, args.labels)
+    out = args.out or str(Path(args.run_dirs[0]) / f"{args.kind}.png")
+    return compare.plot_comparison(args.kind, scores, tasks, out, args.metric, args.reps)
 
 
 @dataclasses.dataclass

@@ -40,8 +40,10 @@ def curves_from_rows(rows: list[dict], metric: str) -> tuple[np.ndarray, np.ndar
     return steps, values
 
 
-def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | Path | None = None) -> Path:
-    """Plot ``metric`` of a jaxil run directory to ``out`` (default: RUN_DIR/<metric>.png)."""
+def plot_run(run_dirs: str | Path | Sequence[str | Path], metric: str = "normalized_score",
+             out: str | Path | None = None, labels: Sequence[str] | None = None) -> Path:
+    """Plot ``metric`` of one or more jaxil run directories (one curve each) to ``out``
+    (default: the first RUN_DIR/<metric>.png)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,19 +52,22 @@ def plot_run(run_dir: str | Path, metric: str = "normalized_score", out: str | P
     from jaxil.driver import read_metrics
     from jaxil.errors import JaxilError
 
-    rows = read_metrics(run_dir)
-    if not rows:
-        raise JaxilError(f"{run_dir} has no metrics.csv; pass the directory of a jaxil train run.")
-    if metric not in rows[0]:
-        raise JaxilError(f"metric {metric!r} is not in {run_dir}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
-    steps, values = curves_from_rows(rows, metric)
+    run_dirs = [run_dirs] if isinstance(run_dirs, str | Path) else list(run_dirs)
     fig, ax = plt.subplots(figsize=(6, 4))
-    plot_curves(ax, steps, values, label=f"{Path(run_dir).name} ({values.shape[0]} seeds)")
+    for i, run_dir in enumerate(run_dirs):
+        rows = read_metrics(run_dir)
+        if not rows:
+            raise JaxilError(f"{run_dir} has no metrics.csv; pass the directory of a jaxil train run.")
+        if metric not in rows[0]:
+            raise JaxilError(f"metric {metric!r} is not in {run_dir}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
+        steps, values = curves_from_rows(rows, metric)
+        name = labels[i] if labels is not None else Path(run_dir).name
+        plot_curves(ax, steps, values, label=f"{name} ({values.shape[0]} seeds)")
     ax.set_xlabel("environment steps" if "env_steps" in rows[0] else "updates")
     ax.set_ylabel(metric)
     ax.legend()
     ax.grid(alpha=0.3)
-    out = Path(out) if out is not None else Path(run_dir) / f"{metric}.png"
+    out = Path(out) if out is not None else Path(run_dirs[0]) / f"{metric}.png"
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

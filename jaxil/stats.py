@@ -1,4 +1,8 @@
-"""Aggregates across seeds: mean, interquartile mean and a bootstrap 95% CI."""
+"""Aggregates across the seeds of one run: mean, interquartile mean and a bootstrap 95% CI.
+
+Across runs of several tasks (stratified bootstrap, performance profiles, probability of
+improvement) jaxil uses rliable: :mod:`jaxil.compare`. This stays for the one-task summary
+every run writes, without rliable's seconds-long import."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ LAYERS = {
         "jaxil.provenance", "jaxil.data", "jaxil.envs", "jaxil.nets"),
     1: ("jaxil.rl",),
     2: ("jaxil.il",),
-    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep", "jaxil.hosts"),
+    3: ("jaxil.cli", "jaxil.driver", "jaxil.experts", "jaxil.models", "jaxil.plots", "jaxil.presets", "jaxil.sweep", "jaxil.hosts",
+        "jaxil.compare", "jaxil.tensorboard"),
 }
 HELPERS = {"offline", "offpolicy", "onpolicy", "adversarial", "awr", "solvers", "model_rollouts", "model_based",
            "tabular", "feedback", "actor_critic", "__init__"}
