@@ -10,7 +10,7 @@ those the tests learn with, which finish in minutes (the measured scores are in
 
 from __future__ import annotations
 
-from jaxil.envs import BRAX_ENVS, GYMNAX_IDS
+from jaxil.envs import BRAX_ENVS, GYM_MUJOCO_ENVS, GYMNAX_IDS
 
 # Off-policy imitation on classic control: small nets, lr 1e-3, batches of 128, a short
 # warm-up and a buffer that holds the whole run (CleanIL's 3e-4 needs about twice the steps).
@@ -90,7 +90,7 @@ CLASSIC_PPO_GENERATOR: dict[str, dict] = {
 }
 # bc, ppo, a2c and dqn default to settings that suit classic control already; on MuJoCo every
 # algorithm keeps its defaults (CleanIL's) but for the few per-env settings in MUJOCO.
-FAMILIES = {"classic": tuple(GYMNAX_IDS), "mujoco": BRAX_ENVS}
+FAMILIES = {"classic": tuple(GYMNAX_IDS), "mujoco": BRAX_ENVS + GYM_MUJOCO_ENVS}
 
 
 def family(env: str) -> str | None:

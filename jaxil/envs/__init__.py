@@ -24,8 +24,12 @@ GYMNAX_IDS = {
     "acrobot": "Acrobot-v1",
 }
 BRAX_ENVS = ("hopper", "halfcheetah", "walker2d", "ant")
+# gymnasium's own MuJoCo locomotion envs on MJX, step for step (jaxil.envs.gym_mujoco.TASKS)
+GYM_MUJOCO_ENVS = ("gym-hopper-v5", "gym-halfcheetah-v5", "gym-walker2d-v5", "gym-ant-v5", "gym-hopper-v4",
+                   "gym-halfcheetah-v4", "gym-walker2d-v4")
+GYM_MUJOCO_BACKENDS = ("mjx", "mjx-fast")  # the model's solver settings, or 1 iteration / 4 line-search steps
 TABULAR_ENVS = ("cliffworld", "random-mdp")  # jaxil.envs.tabular.NAMED
-ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + TABULAR_ENVS
+ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + GYM_MUJOCO_ENVS + TABULAR_ENVS
 
 
 @functools.cache
@@ -56,6 +60,13 @@ def make(name: str, backend: str | None = None, max_episode_steps: int | None = 
                 f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BACKENDS}."
             )
         return BraxEnv(name, backend, horizon)
+    if name in GYM_MUJOCO_ENVS:
+        from jaxil.envs.gym_mujoco import GymMujocoEnv
+
+        if backend not in (None, *GYM_MUJOCO_BACKENDS):
+            raise JaxilError(f"env {name!r} is gymnasium's model on MJX; its backends are {GYM_MUJOCO_BACKENDS} "
+                             f"(mjx-fast: 1 solver iteration, 4 line-search steps), not {backend!r}.")
+        return GymMujocoEnv(name, horizon, fast=backend == "mjx-fast")
     if name in TABULAR_ENVS:
         from jaxil.envs.tabular import TabularEnv, named_mdp
 
@@ -65,4 +76,4 @@ def make(name: str, backend: str | None = None, max_episode_steps: int | None = 
     raise JaxilError(f"unknown env {name!r}; choose one of: {', '.join(ENV_NAMES)}.")
 
 
-__all__ = ["ENV_NAMES", "TABULAR_ENVS", "Env", "EnvSpec", "Step", "make", "random_action", "select_tree"]
+__all__ = ["ENV_NAMES", "GYM_MUJOCO_ENVS", "TABULAR_ENVS", "Env", "EnvSpec", "Step", "make", "random_action", "select_tree"]
