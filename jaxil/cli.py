@@ -11,6 +11,7 @@
     jaxil data list [--json]
     jaxil data make --env ENV [--kind expert|medium|medium-replay|random] [--seed S] [--episodes N] [--root DIR]
                    [--work-dir DIR]
+    jaxil data import-d4rl FILE --env ENV [--dataset-id ID] [--ref-min R --ref-max R] [--root DIR]
 
 Algorithm flags are generated from each algorithm's ``Config`` (``jaxil train bc -h``).
 A run writes ``DIR/config.json``, ``DIR/metrics.csv``, ``DIR/checkpoints/`` and
@@ -875,13 +876,63 @@ class DataMakeArgs:
     """resume the expert's training run from its work dir (--no-resume trains it again)."""
 
 
+@dataclasses.dataclass
+class ImportD4rlArgs:
+    file: tyro.conf.Positional[str]
+    """a D4RL-format HDF5 file (observations, actions, rewards, terminals, timeouts[, next_observations])."""
+    env: str
+    """the jaxil env the data was recorded on (e.g. gym-hopper-v4 for D4RL's hopper-*-v2); policies trained on it
+    are evaluated there, and loading it with another env is refused."""
+    dataset_id: str | None = None
+    """the Minari id to write (default: d4rl/<file name>, with -v0 unless the name has a version)."""
+    ref_min: float | None = None
+    """random reference return (default: D4RL's for the task)."""
+    ref_max: float | None = None
+    """expert reference return (default: D4RL's for the task)."""
+    root: str | None = None
+    """datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)."""
+    overwrite: bool = False
+    """replace an existing dataset."""
+
+
+def cmd_import_d4rl(rest: list[str]) -> dict:
+    """A D4RL-format HDF5 file as a Minari dataset jaxil trains on (jaxil.data.d4rl)."""
+    import re
+
+    from jaxil import envs
+    from jaxil.data import d4rl
+    from jaxil.data.datasets import check_episodes, local_minari_root
+    from jaxil.data.minari_io import write_dataset
+
+    args = tyro.cli(ImportD4rlArgs, args=rest, prog="jaxil data import-d4rl")
+    env = envs.make(args.env)
+    episodes, how = d4rl.read_d4rl(args.file)
+    check_episodes(episodes, env.spec, args.file)
+    if (args.ref_min is None) != (args.ref_max is None):
+        raise JaxilError("pass both --ref-min and --ref-max, or neither (D4RL's for the task).")
+    lo, hi = (args.ref_min, args.ref_max) if args.ref_min is not None else d4rl.references(args.env)
+    stem = Path(args.file).stem
+    versioned = re.search(r"-v\d+$", stem) is not None
+    dataset_id = args.dataset_id or ("d4rl/" + (stem if versioned else stem + "-v0"))
+    path = write_dataset(
+        Path(args.root) if args.root else local_minari_root(), dataset_id, episodes, env.spec, random_return=lo,
+        expert_return=hi, overwrite=args.overwrite, algorithm_name="d4rl",
+        jaxil_meta={"env": env.spec.name, "backend": env.spec.backend, "imported_from": how,
+                    "command": "jaxil data import-d4rl " + " ".join(rest)},
+        description=f"{dataset_id}: D4RL-format file {how['source']} imported by jaxil for env {env.spec.name} "
+                    f"({how['episodes']} episodes, {how['terminal_episodes']} ending in a terminal state).",
+    )
+    return {"dataset": dataset_id, "path": str(path), **how, "ref_random": lo, "ref_expert": hi}
+
+
 def cmd_data(argv: list[str]) -> dict | None:
     from jaxil import experts
     from jaxil.data.datasets import list_datasets
 
     sub, rest = (argv[0], argv[1:]) if argv else ("", [])
     if sub in ("-h", "--help"):
-        print("usage: jaxil data list [--json] | jaxil data make --env ENV [...]; `jaxil data make -h` lists its flags.")
+        print("usage: jaxil data list [--json] | jaxil data make --env ENV [...] | jaxil data import-d4rl FILE --env ENV "
+              "[...]; `jaxil data make -h` and `jaxil data import-d4rl -h` list their flags.")
         return None
     if sub == "list":
         args = tyro.cli(DataListArgs, args=rest, prog="jaxil data list")
@@ -907,7 +958,10 @@ def cmd_data(argv: list[str]) -> dict | None:
         _, info = load(str(path))
         return {"dataset": info.dataset_id, "path": str(path), "episodes": info.num_episodes,
                 "transitions": info.num_transitions, "ref_random": info.random_return, "ref_expert": info.expert_return}
-    raise JaxilError("usage: jaxil data list [--json] | jaxil data make --env ENV [...]")
+    if sub == "import-d4rl":
+        return cmd_import_d4rl(rest)
+    raise JaxilError("usage: jaxil data list [--json] | jaxil data make --env ENV [...] | "
+                     "jaxil data import-d4rl FILE --env ENV [...]")
 
 
 @dataclasses.dataclass

@@ -186,6 +186,12 @@ def env_base_name(env_id: str) -> str:
     return name.rsplit("-v", 1)[0].replace("-", "").replace("_", "").lower()
 
 
+def env_version(env_id: str) -> str | None:
+    """``"Hopper-v5"`` and ``"gymnasium:Hopper-v5"`` give ``"5"``; None without a version."""
+    name = env_id.split(":")[-1].split("/")[-1]
+    return name.rsplit("-v", 1)[1] if "-v" in name else None
+
+
 def check_env_match(dataset_id: str, meta: dict, env: Env, allow_mismatch: bool) -> str | None:
     """Compare the env an external dataset was recorded on with the one jaxil evaluates
     on. A clear mismatch (another task, another step limit) is refused unless
@@ -198,6 +204,11 @@ def check_env_match(dataset_id: str, meta: dict, env: Env, allow_mismatch: bool)
     problems = []
     if env_base_name(env_id) != env_base_name(env.spec.source):
         problems.append(f"another task ({env_id!r}, evaluated on {env.spec.source!r})")
+    elif env.spec.source.startswith("gymnasium:") and env_version(env_id) != env_version(env.spec.source):
+        # gymnasium's versions differ in rewards, models or observations (Hopper-v4 pays the
+        # healthy reward on the terminating step, Walker2d-v5 changed a foot's friction)
+        problems.append(f"another version of the task ({env_id!r}, evaluated on {env.spec.source!r}; jaxil's "
+                        f"gym-*-v4 and -v5 envs are each version as gymnasium defines it)")
     if limit is not None and int(limit) != env.spec.max_episode_steps:
         problems.append(f"a {limit}-step episode limit, while jaxil's {env.spec.name!r} runs "
                         f"{env.spec.max_episode_steps}-step episodes")
@@ -262,7 +273,14 @@ def load(
             )
         check_episodes(episodes, env.spec, dataset_id)  # before spending time on the env
         warning = check_env_match(dataset_id, meta, env, allow_env_mismatch)
-        random_ret, expert_ret = measure_random_return(env), float(np.mean(returns))
+        if meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None:
+            # the dataset's own references (Minari's mujoco/* ports carry D4RL's), so scores match papers'
+            random_ret, expert_ret = float(meta["ref_min_score"]), float(meta["ref_max_score"])
+            references = f"the dataset's reference scores ({random_ret:.1f} and {expert_ret:.1f})"
+        else:
+            random_ret, expert_ret = measure_random_return(env), float(np.mean(returns))
+            references = (f"the dataset's mean return ({expert_ret:.1f}) and a random policy measured on that env "
+                          f"({random_ret:.1f})")
         made_by, backend = "external", env.spec.backend
     if made_by == "jaxil":
         check_episodes(episodes, env.spec, dataset_id)
@@ -288,8 +306,7 @@ def load(
             if made_by == "jaxil"
             else f"external dataset {dataset_id}: policies trained on it are evaluated on jaxil env "
             f"{env.spec.name!r} ({env.spec.source}, backend {backend}), whose dynamics may differ from the "
-            f"simulator that recorded it; scores are normalized by the dataset's mean return "
-            f"({expert_ret:.1f}) and a random policy measured on that env ({random_ret:.1f})"
+            f"simulator that recorded it; scores are normalized by {references}"
         ),
         warning=warning,
     )
