@@ -1,5 +1,9 @@
 """gymnasium's MuJoCo locomotion on MJX, step for step: the envs the field reports on.
 
+Offered by ``jaxil.envs.make``: Hopper, HalfCheetah and Walker2d, v5 and v4. Ant-v5 is
+defined below but not offered: on its model MJX's contacts part from C MuJoCo's within two
+steps (measured), which step-for-step fidelity cannot survive.
+
 Brax's hopper, halfcheetah, walker2d and ant (``jaxil.envs.brax_envs``) are other models
 (XMLs, gears, frame skips) than gymnasium's, so their returns do not sit beside a paper's.
 These envs load the model files gymnasium ships and follow its definitions
