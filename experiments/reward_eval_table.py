@@ -55,6 +55,21 @@ HOPPER_BUDGET = {"gail": "30,000 env steps per seed (reduced: CleanIL's is 1,000
 # 20,000 on the true reward (experiments/results/presets/sac-pendulum.json); hopper's 1M is hours
 TRANSFER_STEPS = {"pendulum": 10_000, "hopper": 40_000}
 EPIC_SAMPLES = 1000
+# what the transfer's agent reaches on the true reward with the same budget: the ceiling a
+# learned reward's transfer is read against
+BASELINE_FLAGS = {
+    "pendulum": ["--steps", str(TRANSFER_STEPS["pendulum"])],  # the sac preset is pendulum's expert recipe
+    "hopper": ["--steps", str(TRANSFER_STEPS["hopper"]), "--eval-every", "20000", "--eval-episodes", "10",
+               "--warmup-steps", "10000", "--buffer-size", "1010000"],  # hopper's recipe, its budget cut
+}
+
+
+def baseline_cell(env: str, seeds: int, runs: Path):
+    steps = TRANSFER_STEPS[env]
+    command = ["jaxil", "train", "sac", "--env", env, "--seeds", str(seeds), "--out", str(runs / f"sac-{env}-true-reward"),
+               "--no-progress", *BASELINE_FLAGS[env]]
+    return (OUT / f"true-reward-{env}.json", f"the transfer's agent (the expert recipe's SAC) on {env}'s true reward",
+            f"{steps:,} env steps per seed, the transfer's budget", command)
 
 
 def cells(algo: str, env: str, seeds: int, runs: Path):
@@ -90,20 +105,22 @@ def run(a: argparse.Namespace) -> int:
     ok = True
     for env in a.envs.split(","):
         algos = [x for x in a.algos.split(",") if (x in TABULAR) == (env == "cliffworld")]
+        groups = [list(cells(algo, env, a.seeds, a.runs_dir)) for algo in algos]  # one learner's runs each
+        if env in BASELINE_FLAGS and a.baseline:
+            groups.insert(0, [baseline_cell(env, a.seeds, a.runs_dir)])
         if env == "pendulum" and {"omlirl", "rmirl"} & set(algos):
-            dyn = a.runs_dir / "dynamics-pendulum"
-            ok &= run_recorded(OUT / "dynamics-pendulum.json", "pendulum's dynamics ensemble for OMLIRL and RMIRL",
-                               "tests/test_model_irl.py's fit", ["jaxil", "train", "dynamics", "--env", "pendulum",
-                               "--dataset", PENDULUM_SUBOPTIMAL, *PENDULUM_DYNAMICS, "--out", str(dyn),
-                               "--no-progress"], a.dry_run)
-        for algo in algos:
-            for out, what, budget, command in cells(algo, env, a.seeds, a.runs_dir):
+            groups.insert(0, [(OUT / "dynamics-pendulum.json", "pendulum's dynamics ensemble for OMLIRL and RMIRL",
+                               "tests/test_model_irl.py's fit",
+                               ["jaxil", "train", "dynamics", "--env", "pendulum", "--dataset", PENDULUM_SUBOPTIMAL,
+                                *PENDULUM_DYNAMICS, "--out", str(a.runs_dir / "dynamics-pendulum"), "--no-progress"])])
+        for group in groups:
+            for out, what, budget, command in group:
                 if out.is_file() and not a.dry_run:
                     print(f"= {out} exists; skipped", flush=True)
                     continue
                 if not run_recorded(out, what, budget, command, a.dry_run):
                     ok = False
-                    break  # the cell's later commands need its run
+                    break  # the group's later commands need its run
     return 0 if ok else 1
 
 
@@ -138,6 +155,11 @@ def report(_: argparse.Namespace) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     for env in ("pendulum", "hopper", "cliffworld"):
+        base = OUT / f"true-reward-{env}.json"
+        if base.is_file():
+            b = json.loads(base.read_text())
+            lines.append(f"| {env} | *true reward* (the transfer's agent) | {len(b['seeds'])} | – | 0 | "
+                         f"{fmt(score(b['summary']))} | {b['budget']} |")
         for algo in LEARNERS:
             f = OUT / f"{algo}-{env}.json"
             if not f.is_file():
@@ -164,6 +186,8 @@ def main() -> int:
     r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--runs-dir", type=Path, default=Path("runs/reward-eval"))
     r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="skip the transfer agent's run on the true reward")
     sub.add_parser("report", help="write experiments/results/reward-eval.md from the recorded runs")
     a = p.parse_args()
     unknown = set(getattr(a, "algos", "").split(",")) - set(LEARNERS) - {""}
