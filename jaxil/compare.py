@@ -29,18 +29,17 @@ def final_scores(run_dirs: Sequence[str | Path], metric: str = "normalized_score
 
     A run's label is its algorithm unless ``labels`` (one per run) says otherwise; its task is
     its env. Every label needs every task once, with as many seeds in each."""
-    from jaxil.driver import CONFIG_NAME, read_metrics
+    from jaxil.driver import CONFIG_NAME
+    from jaxil.plots import metric_rows
 
     if labels is not None and len(labels) != len(run_dirs):
         raise JaxilError(f"--labels gives {len(labels)} names for {len(run_dirs)} run directories; give one per run.")
     cells: dict[str, dict[str, list[float]]] = {}
     for i, run in enumerate(run_dirs):
         config_file = Path(run) / CONFIG_NAME
-        rows = read_metrics(run)
-        if not config_file.is_file() or not rows:
-            raise JaxilError(f"{run} is not a finished jaxil run directory (no {CONFIG_NAME} or metrics.csv).")
-        if metric not in rows[0]:
-            raise JaxilError(f"metric {metric!r} is not in {run}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
+        if not config_file.is_file():
+            raise JaxilError(f"{run} is not a jaxil run directory (no {CONFIG_NAME}); pass directories of jaxil train.")
+        rows = metric_rows(run, metric)
         config = json.loads(config_file.read_text())
         label, task = (labels[i] if labels is not None else config["algo"]), config["env"]
         if task in cells.setdefault(label, {}):

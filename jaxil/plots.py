@@ -40,6 +40,19 @@ def curves_from_rows(rows: list[dict], metric: str) -> tuple[np.ndarray, np.ndar
     return steps, values
 
 
+def metric_rows(run_dir: str | Path, metric: str) -> list[dict]:
+    """The metrics.csv rows of a jaxil run directory, which must hold ``metric``."""
+    from jaxil.driver import read_metrics
+    from jaxil.errors import JaxilError
+
+    rows = read_metrics(run_dir)
+    if not rows:
+        raise JaxilError(f"{run_dir} has no metrics.csv; pass the directory of a jaxil train run.")
+    if metric not in rows[0]:
+        raise JaxilError(f"metric {metric!r} is not in {run_dir}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
+    return rows
+
+
 def plot_run(run_dirs: str | Path | Sequence[str | Path], metric: str = "normalized_score",
              out: str | Path | None = None, labels: Sequence[str] | None = None) -> Path:
     """Plot ``metric`` of one or more jaxil run directories (one curve each) to ``out``
@@ -49,17 +62,10 @@ def plot_run(run_dirs: str | Path | Sequence[str | Path], metric: str = "normali
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jaxil.driver import read_metrics
-    from jaxil.errors import JaxilError
-
     run_dirs = [run_dirs] if isinstance(run_dirs, str | Path) else list(run_dirs)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, run_dir in enumerate(run_dirs):
-        rows = read_metrics(run_dir)
-        if not rows:
-            raise JaxilError(f"{run_dir} has no metrics.csv; pass the directory of a jaxil train run.")
-        if metric not in rows[0]:
-            raise JaxilError(f"metric {metric!r} is not in {run_dir}/metrics.csv; it has: {', '.join(sorted(rows[0]))}.")
+        rows = metric_rows(run_dir, metric)
         steps, values = curves_from_rows(rows, metric)
         name = labels[i] if labels is not None else Path(run_dir).name
         plot_curves(ax, steps, values, label=f"{name} ({values.shape[0]} seeds)")

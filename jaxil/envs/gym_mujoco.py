@@ -180,7 +180,8 @@ class GymMujocoEnv:
         return GymState(data=mjx.forward(self._model, data), t=jnp.zeros((), jnp.int32))
 
     def reset(self, key: jax.Array):
-        task, k_pos, k_vel = self.task, *jax.random.split(key)
+        task = self.task
+        k_pos, k_vel = jax.random.split(key)
         s = task.reset_noise
         nq, nv = self.mj_model.nq, self.mj_model.nv
         qpos = jnp.asarray(self._init_qpos) + jax.random.uniform(k_pos, (nq,), minval=-s, maxval=s)
