@@ -67,3 +67,34 @@ def test_bad_backends_and_names_are_refused():
         envs.make("gym-hopper-v5", "positional")
     with pytest.raises(JaxilError, match="unknown env 'gym-hopper-v3'"):
         envs.make("gym-hopper-v3")
+
+
+def test_steep_capsules_touch_the_plane_with_c_mujocos_contact_frames():
+    """A capsule 74° from the floor, inside the contact margin: C MuJoCo's frame tangent is
+    the capsule's axis projected on the floor (MJX's own collider falls back to a fixed axis
+    beyond 60°, which turns Ant's friction pyramids); under ``c_contact_frames`` MJX's
+    contacts are C's, and the collider table is MJX's own again afterwards."""
+    import mujoco
+    from mujoco import mjx
+    from mujoco.mjx._src import collision_driver
+    from jaxil.envs.gym_mujoco import c_contact_frames
+
+    xml = """<mujoco><worldbody><geom type="plane" size="5 5 .1"/>
+      <body pos="0 0 1" euler="11 11 0"><freejoint/><geom type="capsule" size="0.05 0.3" margin="0.01"/></body>
+      </worldbody></mujoco>"""
+    m = mujoco.MjModel.from_xml_string(xml)
+    d = mujoco.MjData(m)
+    mujoco.mj_forward(m, d)
+    d.qpos[2] = 0.05 + 0.3 * d.geom_xmat[1][8] - 0.005  # the lower end 5 mm into the floor
+    mujoco.mj_forward(m, d)
+    assert 0.2 < np.hypot(*d.contact[0].frame[3:5]) and np.abs(d.contact[0].frame[3:5]).min() > 0.2  # an oblique tangent
+    assert d.ncon == 1
+    own = collision_driver._COLLISION_FUNC.copy()
+    with c_contact_frames():
+        dx = jax.jit(mjx.forward)(mjx.put_model(m), mjx.make_data(m).replace(qpos=jnp.asarray(d.qpos)))
+    assert collision_driver._COLLISION_FUNC == own
+    contact = dx._impl.contact if hasattr(dx, "_impl") else dx.contact
+    hit = np.nonzero(np.asarray(contact.dist) < np.asarray(contact.includemargin))[0]
+    assert len(hit) == 1
+    np.testing.assert_allclose(np.asarray(contact.frame)[hit[0]].ravel(), d.contact[0].frame, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(contact.pos)[hit[0]], d.contact[0].pos, atol=1e-6)

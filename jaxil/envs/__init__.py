@@ -25,8 +25,8 @@ GYMNAX_IDS = {
 }
 BRAX_ENVS = ("hopper", "halfcheetah", "walker2d", "ant")
 # gymnasium's own MuJoCo locomotion envs on MJX, step for step (jaxil.envs.gym_mujoco.TASKS)
-# (gym-ant-v5 is defined in TASKS but not offered: MJX's contacts part from C MuJoCo's within
-# 2 steps on gymnasium's ant model, measured; until that is understood its numbers would mislead)
+# (gym-ant-v5 is defined in TASKS but not offered: even with C's contact frames, MJX's RK4 step
+# parts from C MuJoCo's within ~30 env steps on gymnasium's ant model; see gym_mujoco's docstring)
 GYM_MUJOCO_ENVS = ("gym-hopper-v5", "gym-halfcheetah-v5", "gym-walker2d-v5", "gym-hopper-v4", "gym-halfcheetah-v4",
                    "gym-walker2d-v4")
 GYM_MUJOCO_BACKENDS = ("mjx", "mjx-fast")  # the model's solver settings, or 1 iteration / 4 line-search steps
