@@ -118,7 +118,7 @@ def throughput(env, name: str, steps: int = 200) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--envs", default="gym-hopper-v5,gym-halfcheetah-v5,gym-walker2d-v5")
+    p.add_argument("--envs", default="gym-hopper-v5,gym-halfcheetah-v5,gym-walker2d-v5,gym-ant-v5")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--no-throughput", action="store_true")

@@ -1,15 +1,15 @@
 """gymnasium's MuJoCo locomotion on MJX, step for step: the envs the field reports on.
 
-Offered by ``jaxil.envs.make``: Hopper, HalfCheetah and Walker2d, v5 and v4. Ant-v5 is
-defined below but not offered yet. Measured in float64 under uniform random actions from
-gymnasium's reset(seed=0): MJX's own plane–capsule collider orients friction pyramids
-otherwise than C for steep legs (0.07 apart after two steps); with C's frames
-(:func:`c_contact_frames`, used by every env here) the two agree to 1e-6 after one step,
-1e-3 after 10, 4e-3 after 20 and part by 30 (0.5). What is left is MJX's RK4 step (Ant's
-integrator): it differs from C's by 4e-8 per physics step while joint limits are active,
-3e-10 with constraints off; with Euler in both the two agree to 1e-11 for 150 physics steps
-through contacts. (gymnasium also reports the reset's unnormalized root quaternion in the
-first observation, where MJX's state holds it normalized.)
+Offered by ``jaxil.envs.make``: Hopper, HalfCheetah and Walker2d, v5 and v4, and Ant-v5.
+Two pieces of C MuJoCo 4.0 that MJX 3.17 does otherwise are taken as C has them, inside
+these envs only: plane–capsule contact frames (:func:`c_contact_frames`; MJX's collider turns
+the friction pyramid of a capsule steeper than 60°, which Ant's legs are) and RK4's
+Runge–Kutta–Munthe-Kaas step for free and ball joints (:func:`rk4_c`; Ant's torso). With
+both, Ant-v5 in float64 under random actions agrees with gymnasium's own step to 1e-15 after
+one step and 1e-7 after 20; beyond that the two constraint solvers, which stop at different
+iterates within the model's tolerance (1e-8), part where the dynamics are chaotic (1e-4 by
+step 54 under the test's actions; solved to 1e-14 on both sides, within 1e-7 for 100 steps;
+measured while writing this).
 
 Brax's hopper, halfcheetah, walker2d and ant (``jaxil.envs.brax_envs``) are other models
 (XMLs, gears, frame skips) than gymnasium's, so their returns do not sit beside a paper's.
@@ -150,6 +150,78 @@ def c_contact_frames():
         table[key] = own
 
 
+# C MuJoCo 4.0's mj_RungeKutta evaluates c(θ) = (1 − (θ/2)·cot(θ/2))/θ² by this polynomial in
+# θ² below θ² = 3.0625 (highest power first; close to the Taylor coefficients |B₂ₙ|/(2n)!)
+_RKMK_SERIES = (1.230313397310169e-14, 3.161551550077822e-13, 1.3455485951057888e-11, 5.282849430384459e-10,
+                2.0876900642039142e-08, 8.267194907152073e-07, 3.30687830944332e-05, 0.0013888888888859755,
+                0.08333333333333338)
+
+
+def _dexp_inv(t: jax.Array, w: jax.Array) -> jax.Array:
+    """dexp⁻¹ at the rotation vector ``t`` applied to ``w`` (both (..., 3)):
+    w + ½ t×w + c(|t|) t×(t×w), with t first wrapped to an angle in [−π, π] as C does."""
+    t2 = jnp.sum(t * t, axis=-1, keepdims=True)
+    theta = jnp.sqrt(t2)
+    wrap = (theta - 2 * np.pi * jnp.floor(theta / (2 * np.pi) + 0.5)) / jnp.where(theta > 0, theta, 1.0)
+    t = jnp.where(t2 > np.pi**2, t * wrap, t)
+    t2 = jnp.sum(t * t, axis=-1, keepdims=True)
+    small = t2 < 3.0625
+    series = jnp.zeros_like(t2)
+    for coefficient in _RKMK_SERIES:
+        series = series * t2 + coefficient
+    t2_safe = jnp.where(small, 1.0, t2)
+    half = 0.5 * jnp.sqrt(t2_safe)
+    c = jnp.where(small, series, (1.0 - half / jnp.tan(half)) / t2_safe)
+    tw = jnp.cross(t, w)
+    return w + 0.5 * tw + c * jnp.cross(t, tw)
+
+
+def rotation_dofs(mj_model) -> np.ndarray | None:
+    """(n, 3) indices of the angular velocity dofs of every free and ball joint, or None."""
+    import mujoco
+
+    free, ball = int(mujoco.mjtJoint.mjJNT_FREE), int(mujoco.mjtJoint.mjJNT_BALL)
+    rows = [adr + (3 if typ == free else 0) + np.arange(3)
+            for typ, adr in zip(mj_model.jnt_type.tolist(), mj_model.jnt_dofadr.tolist()) if typ in (free, ball)]
+    return np.stack(rows) if rows else None
+
+
+def rk4_c(model, data, rot: np.ndarray | None):
+    """One RK4 step as C MuJoCo 4.0 takes it: MJX's ``rungekutta4`` (same tableau, stages and
+    warm start) plus C's Runge–Kutta–Munthe-Kaas step for rotations. C 4.0 maps each stage's
+    angular velocity of a free or ball joint (rows ``rot``, from :func:`rotation_dofs`) through
+    dexp⁻¹ of that stage's rotation increment before it enters the next stage's position and
+    the final weighted sum; MJX 3.17 adds the raw velocities. Ant's free torso turns that into
+    4e-8 per physics step under contacts (0.3 apart after 30 env steps in float64); with it the
+    two agree to 1e-10 over 60 (measured). ``data`` is after ``mjx.forward``."""
+    from mujoco.mjx._src import forward, scan
+
+    h = model.opt.timestep
+    a_diag, b = np.diag(forward._RK4_A), forward._RK4_B
+    times = data.time + np.tril(forward._RK4_A).sum(axis=0) * h
+    d0 = data
+    # not unrolled (MJX unrolls its three stages): one copy of the forward pass to compile, not three
+    sums = jax.tree.map(lambda k: b[0] * k, (d0.qvel, d0.qacc, d0.act_dot))
+
+    def stage(carry, x):
+        (qvel, qacc, act_dot), kqvel, d = carry
+        a, weight, t = x
+        dqvel, dqacc, dact_dot = a * kqvel, a * d.qacc, a * d.act_dot
+        kqpos = scan.flat(model, lambda *args: forward._integrate_pos(*args, dt=h), "jqv", "q", model.jnt_type,
+                          d0.qpos, dqvel)
+        kqvel = d0.qvel + dqacc * h
+        d = forward.forward(model, d.replace(qpos=kqpos, qvel=kqvel, act=d0.act + dact_dot * h, time=t))
+        if rot is not None:  # the dynamics saw the raw velocity; what integrates is dexp⁻¹ of it
+            kqvel = kqvel.at[rot].set(_dexp_inv(h * dqvel[rot], kqvel[rot]))
+        sums = (qvel + weight * kqvel, qacc + weight * d.qacc, act_dot + weight * d.act_dot)
+        return (sums, kqvel, d), None
+
+    (sums, _, d1), _ = jax.lax.scan(stage, (sums, d0.qvel, d0), jnp.stack([a_diag, b[1:], times]).T)
+    qvel, qacc, act_dot = sums
+    d = forward._advance(model, d1.replace(qpos=d0.qpos, qvel=d0.qvel, act=d0.act, time=d0.time), act_dot, qacc, qvel)
+    return d.replace(qacc=qacc)  # C 4.0 leaves the stages' weighted qacc in d->qacc
+
+
 @struct.dataclass
 class GymState:
     data: object  # mjx.Data
@@ -159,7 +231,9 @@ class GymState:
 class GymMujocoEnv:
     """One of gymnasium's locomotion envs (``TASKS``) on MJX, behind jaxil's env API."""
 
-    def __init__(self, name: str, horizon: int | None = None, fast: bool = False):
+    def __init__(self, name: str, horizon: int | None = None, fast: bool = False, tolerance: float | None = None):
+        """``tolerance``: the constraint solver's, in place of the model's (1e-8); two solvers
+        stop at slightly different iterates within it, which chaotic rollouts amplify."""
         import mujoco
         from mujoco import mjx
 
@@ -169,8 +243,12 @@ class GymMujocoEnv:
         mj = mujoco.MjModel.from_xml_path(str(model_path(task)))
         if fast:
             mj.opt.iterations, mj.opt.ls_iterations = 1, 4
+        if tolerance is not None:
+            mj.opt.tolerance = tolerance
         self.mj_model = mj
         self._model = mjx.put_model(mj)
+        self._rk4 = mj.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
+        self._rotation_dofs = rotation_dofs(mj)
         self.dt = float(mj.opt.timestep) * task.frame_skip
         self._init_qpos = np.asarray(mj.qpos0)  # gymnasium's init_qpos: a fresh MjData's qpos
         obs_dim = mj.nq - task.skip_qpos + mj.nv + (6 * (mj.nbody - 1) if task.contact_weight else 0)
@@ -224,7 +302,10 @@ class GymMujocoEnv:
         data = mjx.make_data(self._model)
         data = data.replace(qpos=jnp.asarray(qpos, data.qpos.dtype), qvel=jnp.asarray(qvel, data.qvel.dtype))
         with c_contact_frames():
-            data = mjx.forward(self._model, data)
+            data = mjx.forward(self._model, data).replace(qpos=data.qpos)
+        # MJX's kinematics write a free joint's quaternion back normalized; C's mj_forward
+        # leaves qpos as set, and gymnasium's first observation shows it so (the physics
+        # normalizes it in either at the first step)
         return GymState(data=data, t=jnp.zeros((), jnp.int32))
 
     def reset(self, key: jax.Array):
@@ -244,13 +325,13 @@ class GymMujocoEnv:
         """One env step without the auto-reset: (state, reward, terminated)."""
         from mujoco import mjx
 
-        task, model = self.task, self._model
+        task = self.task
         action = jnp.asarray(action, state.data.ctrl.dtype)
         before = self._forward_position(state.data)
         with c_contact_frames():
-            data = jax.lax.fori_loop(0, task.frame_skip, lambda _, d: mjx.step(model, d), state.data.replace(ctrl=action))
+            data = jax.lax.fori_loop(0, task.frame_skip, lambda _, d: self._substep(d), state.data.replace(ctrl=action))
         if task.contact_weight:  # cfrc_ext is computed only on request (gymnasium's mj_rnePostConstraint)
-            data = mjx.rne_postconstraint(model, data)
+            data = mjx.rne_postconstraint(self._model, data)
         x_velocity = (self._forward_position(data) - before) / self.dt
         healthy = self.healthy(data)
         paid = (healthy | task.terminate) if task.healthy_reward_on_termination else healthy
@@ -259,6 +340,14 @@ class GymMujocoEnv:
             reward -= task.contact_weight * jnp.sum(jnp.square(self._contact_forces(data)))
         terminated = ~healthy if task.terminate else jnp.array(False)
         return GymState(data=data, t=state.t + 1), reward, terminated
+
+    def _substep(self, data):
+        """One physics step as C MuJoCo's ``mj_step`` (RK4: :func:`rk4_c`)."""
+        from mujoco import mjx
+
+        if self._rk4:
+            return rk4_c(self._model, mjx.forward(self._model, data), self._rotation_dofs)
+        return mjx.step(self._model, data)
 
     def step(self, key: jax.Array, state: GymState, action: jax.Array):
         stepped, reward, terminated = self.physics_step(state, action)
