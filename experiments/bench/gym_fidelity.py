@@ -1,7 +1,7 @@
-"""jaxil's gymnasium MuJoCo envs (MJX, float32) against gymnasium's own (C MuJoCo, float64):
+"""jaxil's gymnasium MuJoCo envs (MJX, float32 or with --x64 float64) against gymnasium's own (C MuJoCo, float64):
 step-for-step differences, whole-episode returns of a fixed policy, and throughput.
 
-    python experiments/bench/gym_fidelity.py [--envs gym-hopper-v5,...] [--episodes 10] [--steps 100]
+    python experiments/bench/gym_fidelity.py [--envs gym-hopper-v5,...] [--episodes 10] [--steps 100] [--x64]
 
 Per env: from gymnasium's reset(seed) state, the same actions (uniform in the action box)
 in both; the largest observation difference after 1, 10 and ``--steps`` steps (or the
@@ -63,10 +63,11 @@ def step_for_step(env, name: str, steps: int, seed: int) -> dict:
 
 def episodes(env, name: str, count: int) -> dict:
     w = np.random.default_rng(0).normal(0, 0.3, (env.spec.action_dim, env.spec.obs_dim)).astype(np.float32)
+    dtype = jnp.zeros(()).dtype  # the policy computes in MJX's float type on both sides
     returns_gym, returns_mjx = [], []
     run = jax.jit(lambda s, T: _policy_episode(env, s, w, T), static_argnums=1)
     for seed in range(count):
-        (qpos, qvel), rows = gym_episode(name, 100 + seed, lambda o: np.tanh(w @ o.astype(np.float32)),
+        (qpos, qvel), rows = gym_episode(name, 100 + seed, lambda o: np.tanh(w @ o.astype(dtype)),
                                          env.spec.max_episode_steps)
         returns_gym.append(float(sum(x[3] for x in rows)))
         returns_mjx.append(float(run(env.state_from(qpos, qvel), env.spec.max_episode_steps)))
@@ -122,7 +123,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--no-throughput", action="store_true")
+    p.add_argument("--x64", action="store_true", help="MJX in float64 (C MuJoCo's type); default float32, what training uses")
     a = p.parse_args()
+    jax.config.update("jax_enable_x64", a.x64)
     rows = []
     for name in a.envs.split(","):
         env = envs.make(name)
@@ -134,7 +137,7 @@ def main() -> None:
               f"| {row['reward_err_max']:.1e} | {row['terminations_equal']} | {row['max_relative_difference']:.2%} |"
               + ("" if a.no_throughput else f" {row['gymnasium_steps_per_s']:.0f} | {row['mjx_1_steps_per_s']:.0f} | "
                  f"{row['mjx_128_steps_per_s']:.0f} |"), flush=True)
-    print(json.dumps({"backend": jax.default_backend(), "rows": rows}))
+    print(json.dumps({"backend": jax.default_backend(), "dtype": "float64" if a.x64 else "float32", "rows": rows}))
 
 
 if __name__ == "__main__":
