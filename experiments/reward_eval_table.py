@@ -42,13 +42,14 @@ PENDULUM_DYNAMICS = ["--members", "5", "--elites", "3", "--hidden", "64", "64", 
                      "--eval-every", "20"]
 # hopper, reduced: CleanIL's online budget is 1M env steps, its model-based one 1M updates
 HOPPER_FLAGS = {
-    **dict.fromkeys(("gail", "airl", "density"), ["--steps", "30000", "--eval-every", "10000"]),
+    **dict.fromkeys(("gail", "airl", "density", "preference"), ["--steps", "30000", "--eval-every", "10000"]),
     **dict.fromkeys(("omlirl", "rmirl"), ["--suboptimal-dataset", "jaxil/hopper/medium-replay-v0", "--steps",
                                           "10000", "--eval-every", "2000"]),
 }
 HOPPER_BUDGET = {"gail": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "airl": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "density": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
+                 "preference": "30,000 env steps per seed (reduced, as GAIL's row)",
                  "omlirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0",
                  "rmirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0"}
 # the fresh agent's env steps: pendulum's SAC recipe reaches the expert by 6,000 steps of its
