@@ -45,12 +45,19 @@ HOPPER_FLAGS = {
     **dict.fromkeys(("gail", "airl", "density", "preference"), ["--steps", "30000", "--eval-every", "10000"]),
     **dict.fromkeys(("omlirl", "rmirl"), ["--suboptimal-dataset", "jaxil/hopper/medium-replay-v0", "--steps",
                                           "10000", "--eval-every", "2000"]),
+    # GCL's own budget (PPO, 8 envs × 32 steps); far below what PPO needs to hop
+    "gcl": ["--steps", "102400", "--eval-every", "51200"],
+    # three solver runs of PPO (pendulum's rollout shape), each far below what PPO needs to hop
+    "appl": ["--solver", "ppo", "--num-envs", "16", "--rollout-steps", "128", "--solver-steps", "102400",
+             "--steps", "3", "--eval-every", "1", "--feature-episodes", "10", "--eval-episodes", "10"],
 }
 HOPPER_BUDGET = {"gail": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "airl": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "density": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "preference": "30,000 env steps per seed (reduced, as GAIL's row)",
                  "omlirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0",
+                 "gcl": "102,400 env steps per seed (GCL's default; reduced for hopper)",
+                 "appl": "3 outer iterations of 102,400 PPO env steps per seed (reduced: the default is 10 of 120,000)",
                  "rmirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0"}
 # the fresh agent's env steps: pendulum's SAC recipe reaches the expert by 6,000 steps of its
 # 20,000 on the true reward (experiments/results/presets/sac-pendulum.json); hopper's 1M is hours
