@@ -25,10 +25,8 @@ GYMNAX_IDS = {
 }
 BRAX_ENVS = ("hopper", "halfcheetah", "walker2d", "ant")
 # gymnasium's own MuJoCo locomotion envs on MJX, step for step (jaxil.envs.gym_mujoco.TASKS)
-# (gym-ant-v5 is defined in TASKS but not offered: even with C's contact frames, MJX's RK4 step
-# parts from C MuJoCo's within ~30 env steps on gymnasium's ant model; see gym_mujoco's docstring)
 GYM_MUJOCO_ENVS = ("gym-hopper-v5", "gym-halfcheetah-v5", "gym-walker2d-v5", "gym-ant-v5", "gym-hopper-v4",
-                   "gym-halfcheetah-v4", "gym-walker2d-v4")
+                   "gym-halfcheetah-v4", "gym-walker2d-v4", "gym-ant-v4")
 GYM_MUJOCO_BACKENDS = ("mjx", "mjx-fast")  # the model's solver settings, or 1 iteration / 4 line-search steps
 TABULAR_ENVS = ("cliffworld", "random-mdp")  # jaxil.envs.tabular.NAMED
 ENV_NAMES = tuple(GYMNAX_IDS) + BRAX_ENVS + GYM_MUJOCO_ENVS + TABULAR_ENVS

@@ -1,6 +1,6 @@
 """gymnasium's MuJoCo locomotion on MJX, step for step: the envs the field reports on.
 
-Offered by ``jaxil.envs.make``: Hopper, HalfCheetah and Walker2d, v5 and v4, and Ant-v5.
+Offered by ``jaxil.envs.make``: Hopper, HalfCheetah, Walker2d and Ant, v5 and v4.
 Two pieces of C MuJoCo 4.0 that MJX 3.17 does otherwise are taken as C has them, inside
 these envs only: plane–capsule contact frames (:func:`c_contact_frames`; MJX's collider turns
 the friction pyramid of a capsule steeper than 60°, which Ant's legs are) and RK4's
@@ -87,19 +87,21 @@ _HOPPER = dict(xml="hopper.xml", frame_skip=4, ctrl_weight=1e-3, reset_noise=5e-
                healthy_angle=(-0.2, 0.2), healthy_state=(-100.0, 100.0))
 _WALKER = dict(frame_skip=4, ctrl_weight=1e-3, reset_noise=5e-3, qvel_noise="uniform", clip_qvel=10.0,
                healthy_reward=1.0, terminate=True, healthy_z=(0.8, 2.0), healthy_angle=(-1.0, 1.0))
+_ANT = dict(xml="ant.xml", frame_skip=5, ctrl_weight=0.5, reset_noise=0.1, qvel_noise="normal", skip_qpos=2,
+            healthy_reward=1.0, terminate=True, healthy_z=(0.2, 1.0), inclusive_z=True, main_body=1)
 _CHEETAH = dict(xml="half_cheetah.xml", frame_skip=5, ctrl_weight=0.1, reset_noise=0.1, qvel_noise="normal")
 TASKS: dict[str, Task] = {
     "gym-hopper-v5": Task("Hopper-v5", **_HOPPER),
     "gym-walker2d-v5": Task("Walker2d-v5", xml="walker2d_v5.xml", **_WALKER),
     "gym-halfcheetah-v5": Task("HalfCheetah-v5", **_CHEETAH),
-    "gym-ant-v5": Task("Ant-v5", xml="ant.xml", frame_skip=5, ctrl_weight=0.5, reset_noise=0.1, qvel_noise="normal",
-                       skip_qpos=2, healthy_reward=1.0, terminate=True, healthy_z=(0.2, 1.0), inclusive_z=True,
-                       contact_weight=5e-4, main_body=1),
+    "gym-ant-v5": Task("Ant-v5", **_ANT, contact_weight=5e-4),
     # the v4 variants (D4RL-era data): the healthy reward paid on the terminating step, and
     # Walker2d-v4's model with the left foot's friction at 0.9 (v5's file sets both to 1.9)
     "gym-hopper-v4": Task("Hopper-v4", **_HOPPER, healthy_reward_on_termination=True),
     "gym-walker2d-v4": Task("Walker2d-v4", xml="walker2d.xml", **_WALKER, healthy_reward_on_termination=True),
     "gym-halfcheetah-v4": Task("HalfCheetah-v4", **_CHEETAH),
+    # Ant-v4's defaults (use_contact_forces=False): no contact cost, no contact forces observed
+    "gym-ant-v4": Task("Ant-v4", **_ANT, healthy_reward_on_termination=True),
 }
 
 
