@@ -2,6 +2,7 @@
 step-for-step differences, whole-episode returns of a fixed policy, and throughput.
 
     python experiments/bench/gym_fidelity.py [--envs gym-hopper-v5,...] [--episodes 10] [--steps 100] [--x64]
+                                             [--tolerance 1e-14]
 
 Per env: from gymnasium's reset(seed) state, the same actions (uniform in the action box)
 in both; the largest observation difference after 1, 10 and ``--steps`` steps (or the
@@ -24,11 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil import envs
-from jaxil.envs.gym_mujoco import TASKS
+from jaxil.envs.gym_mujoco import TASKS, GymMujocoEnv
 
 
-def gym_episode(name: str, seed: int, act, limit: int):
+def gym_episode(name: str, seed: int, act, limit: int, tolerance: float | None = None):
     env = gymnasium.make(TASKS[name].gym_id)
+    if tolerance is not None:
+        env.unwrapped.model.opt.tolerance = tolerance
     obs, _ = env.reset(seed=seed)
     start = (env.unwrapped.data.qpos.copy(), env.unwrapped.data.qvel.copy())
     rows = []
@@ -42,11 +45,11 @@ def gym_episode(name: str, seed: int, act, limit: int):
     return start, rows
 
 
-def step_for_step(env, name: str, steps: int, seed: int) -> dict:
+def step_for_step(env, name: str, steps: int, seed: int, tolerance: float | None = None) -> dict:
     actions = np.random.default_rng(seed).uniform(env.spec.action_low, env.spec.action_high,
                                                   (steps, env.spec.action_dim)).astype(np.float32)
     it = iter(actions)
-    (qpos, qvel), rows = gym_episode(name, seed, lambda obs: next(it), steps)
+    (qpos, qvel), rows = gym_episode(name, seed, lambda obs: next(it), steps, tolerance)
     state = env.state_from(qpos, qvel)
 
     def one(s, a):
@@ -61,14 +64,14 @@ def step_for_step(env, name: str, steps: int, seed: int) -> dict:
             "terminations_equal": bool((term == np.array([x[4] for x in rows])).all())}
 
 
-def episodes(env, name: str, count: int) -> dict:
+def episodes(env, name: str, count: int, tolerance: float | None = None) -> dict:
     w = np.random.default_rng(0).normal(0, 0.3, (env.spec.action_dim, env.spec.obs_dim)).astype(np.float32)
     dtype = jnp.zeros(()).dtype  # the policy computes in MJX's float type on both sides
     returns_gym, returns_mjx = [], []
     run = jax.jit(lambda s, T: _policy_episode(env, s, w, T), static_argnums=1)
     for seed in range(count):
         (qpos, qvel), rows = gym_episode(name, 100 + seed, lambda o: np.tanh(w @ o.astype(dtype)),
-                                         env.spec.max_episode_steps)
+                                         env.spec.max_episode_steps, tolerance)
         returns_gym.append(float(sum(x[3] for x in rows)))
         returns_mjx.append(float(run(env.state_from(qpos, qvel), env.spec.max_episode_steps)))
     rel = [abs(a - b) / max(abs(b), 1e-9) for a, b in zip(returns_mjx, returns_gym)]
@@ -123,13 +126,17 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--no-throughput", action="store_true")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="both sides' constraint-solver tolerance (default: the model's 1e-8, where C's and MJX's solvers "
+                        "can stop at different iterates; 1e-14 solves both to near float64 rounding)")
     p.add_argument("--x64", action="store_true", help="MJX in float64 (C MuJoCo's type); default float32, what training uses")
     a = p.parse_args()
     jax.config.update("jax_enable_x64", a.x64)
     rows = []
     for name in a.envs.split(","):
-        env = envs.make(name)
-        row = {"env": name, **step_for_step(env, name, a.steps, 0), **episodes(env, name, a.episodes)}
+        env = envs.make(name) if a.tolerance is None else GymMujocoEnv(name, tolerance=a.tolerance)
+        row = {"env": name, **step_for_step(env, name, a.steps, 0, a.tolerance),
+               **episodes(env, name, a.episodes, a.tolerance)}
         if not a.no_throughput:
             row |= throughput(env, name)
         rows.append(row)
@@ -137,7 +144,8 @@ def main() -> None:
               f"| {row['reward_err_max']:.1e} | {row['terminations_equal']} | {row['max_relative_difference']:.2%} |"
               + ("" if a.no_throughput else f" {row['gymnasium_steps_per_s']:.0f} | {row['mjx_1_steps_per_s']:.0f} | "
                  f"{row['mjx_128_steps_per_s']:.0f} |"), flush=True)
-    print(json.dumps({"backend": jax.default_backend(), "dtype": "float64" if a.x64 else "float32", "rows": rows}))
+    print(json.dumps({"backend": jax.default_backend(), "dtype": "float64" if a.x64 else "float32",
+                      "solver_tolerance": a.tolerance or "the model's", "rows": rows}))
 
 
 if __name__ == "__main__":
