@@ -56,9 +56,9 @@ HOPPER_BUDGET = {"gail": "30,000 env steps per seed (reduced: CleanIL's is 1,000
                  "density": "30,000 env steps per seed (reduced: CleanIL's is 1,000,000)",
                  "preference": "30,000 env steps per seed (reduced, as GAIL's row)",
                  "omlirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0",
+                 "rmirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0",
                  "gcl": "102,400 env steps per seed (GCL's default; reduced for hopper)",
-                 "appl": "3 outer iterations of 102,400 PPO env steps per seed (reduced: the default is 10 of 120,000)",
-                 "rmirl": "10,000 updates per seed (reduced: CleanIL's is 1,000,000), all of medium-replay-v0"}
+                 "appl": "3 outer iterations of 102,400 PPO env steps per seed (reduced: the default is 10 of 120,000)"}
 # the fresh agent's env steps: pendulum's SAC recipe reaches the expert by 6,000 steps of its
 # 20,000 on the true reward (experiments/results/presets/sac-pendulum.json); hopper's 1M is hours
 TRANSFER_STEPS = {"pendulum": 10_000, "hopper": 40_000}
