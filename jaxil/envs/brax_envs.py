@@ -46,6 +46,10 @@ class BraxEnv:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Brax System")
             self._env = brax_envs.get_environment(BRAX_NAMES[name], backend=backend)
+        # Jitted once per env: every program that steps this env (a run's evaluation, its
+        # rollouts, the next run in the same process) reuses one trace of MuJoCo's ~9k ops
+        # instead of tracing and batching them again (a hopper IQ-Learn run lowers in 8 s, not 12).
+        self._reset_raw, self._step_raw = jax.jit(self._env.reset), jax.jit(self._env.step)
         ctrl = self._env.sys.actuator.ctrl_range
         # Brax's observation_size runs a reset op by op (~25 s for mjx on a CPU); its shape
         # alone needs only a trace.
@@ -63,7 +67,7 @@ class BraxEnv:
         )
 
     def _fresh(self, key: jax.Array) -> BraxState:
-        s = self._env.reset(key)
+        s = self._reset_raw(key)
         # Brax's reset returns strongly typed fields that step returns weakly typed; fixing
         # the dtypes here keeps a jitted step from compiling twice.
         s = s.replace(
@@ -78,7 +82,7 @@ class BraxEnv:
 
     def step(self, key: jax.Array, state: BraxState, action: jax.Array):
         low, high = jnp.asarray(self.spec.action_low), jnp.asarray(self.spec.action_high)
-        s = self._env.step(state.pipeline, jnp.clip(action, low, high))
+        s = self._step_raw(state.pipeline, jnp.clip(action, low, high))
         s = s.replace(
             reward=jnp.asarray(s.reward, jnp.float32), done=jnp.asarray(s.done, jnp.float32)
         )

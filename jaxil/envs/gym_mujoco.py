@@ -251,6 +251,10 @@ class GymMujocoEnv:
         self._model = mjx.put_model(mj)
         self._rk4 = mj.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
         self._rotation_dofs = rotation_dofs(mj)
+        # Jitted once per env: called eagerly (a fidelity check's start state), MJX's forward
+        # would run op by op, compiling ~900 small programs; traced, every program that steps
+        # this env reuses one trace of the physics.
+        self._start, self._physics = jax.jit(self._start_data), jax.jit(self._physics_step)
         self.dt = float(mj.opt.timestep) * task.frame_skip
         self._init_qpos = np.asarray(mj.qpos0)  # gymnasium's init_qpos: a fresh MjData's qpos
         obs_dim = mj.nq - task.skip_qpos + mj.nv + (6 * (mj.nbody - 1) if task.contact_weight else 0)
@@ -299,6 +303,9 @@ class GymMujocoEnv:
     def state_from(self, qpos: jax.Array, qvel: jax.Array) -> GymState:
         """The state gymnasium's ``set_state(qpos, qvel)`` makes (positions and velocities,
         then ``mj_forward``), at the start of an episode."""
+        return GymState(data=self._start(qpos, qvel), t=jnp.zeros((), jnp.int32))
+
+    def _start_data(self, qpos: jax.Array, qvel: jax.Array):
         from mujoco import mjx
 
         data = mjx.make_data(self._model)
@@ -308,7 +315,7 @@ class GymMujocoEnv:
         # MJX's kinematics write a free joint's quaternion back normalized; C's mj_forward
         # leaves qpos as set, and gymnasium's first observation shows it so (the physics
         # normalizes it in either at the first step)
-        return GymState(data=data, t=jnp.zeros((), jnp.int32))
+        return data
 
     def reset(self, key: jax.Array):
         task = self.task
@@ -325,6 +332,9 @@ class GymMujocoEnv:
 
     def physics_step(self, state: GymState, action: jax.Array) -> tuple[GymState, jax.Array, jax.Array]:
         """One env step without the auto-reset: (state, reward, terminated)."""
+        return self._physics(state, action)
+
+    def _physics_step(self, state: GymState, action: jax.Array) -> tuple[GymState, jax.Array, jax.Array]:
         from mujoco import mjx
 
         task = self.task
