@@ -2,13 +2,15 @@
 step-for-step differences, whole-episode returns of a fixed policy, and throughput.
 
     python experiments/bench/gym_fidelity.py [--envs gym-hopper-v5,...] [--episodes 10] [--steps 100] [--x64]
+                                             [--policy expert]
                                              [--tolerance 1e-14]
 
 Per env: from gymnasium's reset(seed) state, the same actions (uniform in the action box)
 in both; the largest observation difference after 1, 10 and ``--steps`` steps (or the
 step the episode ends), the largest reward difference, and whether every termination flag
 agrees. Then ``--episodes`` whole episodes of a fixed linear policy a = tanh(W·obs) (W drawn
-once) from the same start states: both returns and their relative difference. Then env
+once), or with ``--policy expert`` the trained expert shipped with ``jaxil/<env>/expert-v0``
+(its mode, each side acting on its own observations), from the same start states: both returns and their relative difference. Then env
 steps/s: gymnasium's ``env.step`` in a Python loop, and MJX ``step`` under ``lax.scan`` at 1
 and 128 parallel envs (first call, i.e. compile, reported apart). Prints a table and one JSON line.
 """
@@ -24,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxil import envs
+from jaxil import data, envs
+from jaxil.experts import load_expert
 from jaxil.envs.gym_mujoco import TASKS, GymMujocoEnv
 
 
@@ -64,25 +67,31 @@ def step_for_step(env, name: str, steps: int, seed: int, tolerance: float | None
             "terminations_equal": bool((term == np.array([x[4] for x in rows])).all())}
 
 
-def episodes(env, name: str, count: int, tolerance: float | None = None) -> dict:
-    w = np.random.default_rng(0).normal(0, 0.3, (env.spec.action_dim, env.spec.obs_dim)).astype(np.float32)
+def episodes(env, name: str, count: int, tolerance: float | None = None, policy: str = "linear") -> dict:
     dtype = jnp.zeros(()).dtype  # the policy computes in MJX's float type on both sides
+    if policy == "expert":  # the trained policy shipped with jaxil/<env>/expert-v0, acting with its mode
+        dist_fn, _ = load_expert(data.load(f"jaxil/{name}/expert-v0", env)[1].path)
+        act_mjx = lambda o: dist_fn(o.astype(jnp.float32)).mode().astype(o.dtype)  # noqa: E731
+        act_gym = jax.jit(act_mjx)
+        act_np = lambda o: np.asarray(act_gym(jnp.asarray(o, dtype)), np.float64)  # noqa: E731
+    else:
+        w = np.random.default_rng(0).normal(0, 0.3, (env.spec.action_dim, env.spec.obs_dim)).astype(np.float32)
+        act_mjx = lambda o: jnp.tanh(jnp.asarray(w) @ o)  # noqa: E731
+        act_np = lambda o: np.tanh(w @ o.astype(dtype))  # noqa: E731
     returns_gym, returns_mjx = [], []
-    run = jax.jit(lambda s, T: _policy_episode(env, s, w, T), static_argnums=1)
+    run = jax.jit(lambda s, T: _policy_episode(env, s, act_mjx, T), static_argnums=1)
     for seed in range(count):
-        (qpos, qvel), rows = gym_episode(name, 100 + seed, lambda o: np.tanh(w @ o.astype(dtype)),
-                                         env.spec.max_episode_steps, tolerance)
+        (qpos, qvel), rows = gym_episode(name, 100 + seed, act_np, env.spec.max_episode_steps, tolerance)
         returns_gym.append(float(sum(x[3] for x in rows)))
         returns_mjx.append(float(run(env.state_from(qpos, qvel), env.spec.max_episode_steps)))
     rel = [abs(a - b) / max(abs(b), 1e-9) for a, b in zip(returns_mjx, returns_gym)]
-    return {"returns_gym": returns_gym, "returns_mjx": returns_mjx, "max_relative_difference": max(rel)}
+    return {"policy": policy, "returns_gym": returns_gym, "returns_mjx": returns_mjx, "max_relative_difference": max(rel)}
 
 
-def _policy_episode(env, state, w, limit: int):
+def _policy_episode(env, state, act, limit: int):
     def one(carry, _):
         s, total, alive = carry
-        a = jnp.tanh(jnp.asarray(w) @ env.observe(s.data))
-        s, r, term = env.physics_step(s, a)
+        s, r, term = env.physics_step(s, act(env.observe(s.data)))
         return (s, total + jnp.where(alive, r, 0.0), alive & ~term), None
 
     (_, total, _), _ = jax.lax.scan(one, (state, jnp.zeros(()), jnp.array(True)), None, length=limit)
@@ -125,6 +134,8 @@ def main() -> None:
     p.add_argument("--envs", default="gym-hopper-v5,gym-halfcheetah-v5,gym-walker2d-v5,gym-ant-v5")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--policy", choices=("linear", "expert"), default="linear",
+                   help="the episodes' policy: a fixed linear one, or the trained expert shipped with jaxil/<env>/expert-v0")
     p.add_argument("--no-throughput", action="store_true")
     p.add_argument("--tolerance", type=float, default=None,
                    help="both sides' constraint-solver tolerance (default: the model's 1e-8, where C's and MJX's solvers "
@@ -136,7 +147,7 @@ def main() -> None:
     for name in a.envs.split(","):
         env = envs.make(name) if a.tolerance is None else GymMujocoEnv(name, tolerance=a.tolerance)
         row = {"env": name, **step_for_step(env, name, a.steps, 0, a.tolerance),
-               **episodes(env, name, a.episodes, a.tolerance)}
+               **episodes(env, name, a.episodes, a.tolerance, a.policy)}
         if not a.no_throughput:
             row |= throughput(env, name)
         rows.append(row)
