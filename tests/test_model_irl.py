@@ -64,7 +64,7 @@ def test_reward_loss_terms_equal_hand_computation():
     cfg = omlirl.Config(hidden=(8,), reward_hidden=(), max_reward=100.0, gp_weight=3.0, gp_target=1.2, l2_weight=0.01)
     state = linear_reward_state(cfg, w, b, mean, std)
     e, m = rows(6, 1), rows(6, 2)
-    loss, metrics = model_based.reward_loss(state.reward_params, state, e, m, jax.random.PRNGKey(3))
+    loss, metrics = jax.jit(model_based.reward_loss)(state.reward_params, state, e, m, jax.random.PRNGKey(3))
     wasserstein = -(r(e, 100).mean() - r(m, 100).mean())
     gp = 3.0 * max(np.abs(w).max() - 1.2, 0.0) ** 2
     l2 = 0.01 * 0.5 * (np.sum(w**2) + b**2)
@@ -74,7 +74,7 @@ def test_reward_loss_terms_equal_hand_computation():
     state = linear_reward_state(cfg.replace(max_reward=1.0), w, b, mean, std)
     batch = rows(6, 4).replace(reward=jnp.linspace(0.0, 0.5, 6))
     assert np.abs(r(batch, 100)).max() > 1  # the clip is exercised
-    _, out = model_based.update_policy(state, batch, 2.0)
+    _, out = jax.jit(model_based.update_policy)(state, batch, 2.0)
     np.testing.assert_allclose(out["policy_reward"], np.mean(r(batch, 1) - 2.0 * np.linspace(0.0, 0.5, 6)), rtol=1e-5)
     np.testing.assert_allclose(omlirl.learned_reward(state)(batch.obs, batch.action, batch.next_obs,
                                                             batch.terminated), r(batch, 1), rtol=1e-5)
@@ -103,15 +103,15 @@ def test_adversarial_term_lowers_the_likelihood_of_high_advantage_transitions(pe
     cfg = rmirl.Config(hidden=(8,), reward_hidden=(8,), adv_batch=1, sl_batch=4, adv_weight=1.0)
     state = rmirl.init(jax.random.PRNGKey(0), cfg, PENDULUM.spec, model)
     sl = jax.tree.map(lambda x: jnp.asarray(x[: 3 * 4]).reshape((3, 4) + x.shape[1:]), sub)
-    log_p = lambda m, t: float(dynamics.log_likelihood(m, t.obs, t.action, t.next_obs)[0])  # noqa: E731
+    # jitted: run op by op, the gradients alone compile ~200 small programs
+    log_p = jax.jit(lambda m, t: dynamics.log_likelihood(m, t.obs, t.action, t.next_obs)[0])
+    grad = jax.jit(jax.grad(lambda p, t, adv: rambo.adversarial_loss(p, state, t, adv, sl)[0]))
     for row in (0, 5000):
         t = jax.tree.map(lambda x: jnp.asarray(x[row : row + 1]), sub)
         for sign in (1.0, -1.0):
-            adv = jnp.array([sign])
-            g_all = jax.grad(lambda p: rambo.adversarial_loss(p, state, t, adv, sl)[0])(state.model.params)
-            g_sl = jax.grad(lambda p: rambo.adversarial_loss(p, state, t, jnp.zeros(1), sl)[0])(state.model.params)
+            g_all, g_sl = grad(state.model.params, t, jnp.array([sign])), grad(state.model.params, t, jnp.zeros(1))
             params = jax.tree.map(lambda p, a, s: p - 1e-5 * (a - s), state.model.params, g_all, g_sl)
-            change = log_p(state.model.replace(params=params), t) - log_p(state.model, t)
+            change = float(log_p(state.model.replace(params=params), t)) - float(log_p(state.model, t))
             assert np.sign(change) == -sign, (row, sign, change)
 
 
