@@ -322,6 +322,7 @@ def _split(m: Model, sample: jax.Array, obs: jax.Array) -> tuple[jax.Array, jax.
     return next_obs, (sample[..., -1] if m.config.predict_reward else None)
 
 
+@jax.jit  # one program when called from plain Python, not an ensemble's ops one by one
 def step(m: Model, key: jax.Array, obs: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     """(next_obs, reward or None) for rows (B, ·), each row from one elite drawn uniformly,
     computing only that member: a random permutation splits the rows evenly among the
@@ -339,6 +340,7 @@ def step(m: Model, key: jax.Array, obs: jax.Array, action: jax.Array) -> tuple[j
     return _split(m, sample[:n][jnp.argsort(perm)], obs)
 
 
+@jax.jit  # one program when called from plain Python, not an ensemble's ops one by one
 def step_with_uncertainty(m: Model, key: jax.Array, obs: jax.Array, action: jax.Array):
     """(next_obs, reward or None, u) with every member computed: the row's sample from one
     uniformly drawn elite, and MOPO's penalty u(s, a) = mean_d sqrt(mean_k σ²_{k,d} +
@@ -354,6 +356,7 @@ def step_with_uncertainty(m: Model, key: jax.Array, obs: jax.Array, action: jax.
     return (*_split(m, sample, obs), u)
 
 
+@jax.jit  # one program when called from plain Python, not an ensemble's ops one by one
 def log_likelihood(m: Model, obs: jax.Array, action: jax.Array, next_obs: jax.Array,
                    reward: jax.Array | None = None) -> jax.Array:
     """log p(s′, r | s, a) under the mixture of the elites with equal weights,

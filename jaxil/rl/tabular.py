@@ -6,10 +6,14 @@ occupancy D[H + 1, S], whose last row is the state reached after the last action
 
 Everything runs in the dtype of its inputs: build the MDP inside
 ``with jax.enable_x64(True):`` for float64 answers (exact to ~1e-15); nothing here turns
-64-bit mode on globally. All of it is jit- and vmap-able (a batch of MDPs or rewards).
+64-bit mode on globally. All of it is jit- and vmap-able (a batch of MDPs or rewards); the
+solvers are jitted themselves, so a call from plain Python runs one compiled program
+rather than dispatching its operations one by one.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +36,7 @@ def _backward(mdp: TabularMDP, reward: jax.Array | None, discount, backup) -> tu
     return jnp.concatenate([v, v_last[None]]), jnp.concatenate([q, q_last[None]])
 
 
+@jax.jit
 def soft_value_iteration(mdp: TabularMDP, reward: jax.Array | None = None,
                          discount: float | jax.Array = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(V, Q, π) of the maximum-causal-entropy (soft-optimal) policy for ``reward``
@@ -44,6 +49,7 @@ def soft_value_iteration(mdp: TabularMDP, reward: jax.Array | None = None,
     return v, q, jnp.exp(q - v[..., None])
 
 
+@jax.jit
 def value_iteration(mdp: TabularMDP, reward: jax.Array | None = None,
                     discount: float | jax.Array = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(V, Q, π) of an optimal policy: the same backup with max in place of log-sum-exp;
@@ -52,6 +58,7 @@ def value_iteration(mdp: TabularMDP, reward: jax.Array | None = None,
     return v, q, jax.nn.one_hot(jnp.argmax(q, axis=-1), mdp.num_actions, dtype=q.dtype)
 
 
+@jax.jit
 def state_occupancy(mdp: TabularMDP, pi: jax.Array,
                     discount: float | jax.Array = 1.0) -> tuple[jax.Array, jax.Array]:
     """(D[H+1, S], Dcum[S]) of the time-varying policy π[H, S, A]:
@@ -74,6 +81,7 @@ def state_occupancy(mdp: TabularMDP, pi: jax.Array,
     return d, jnp.einsum("t,ts->s", weights, d)
 
 
+@functools.partial(jax.jit, static_argnames="undiscounted_policy")
 def occupancy_measures(mdp: TabularMDP, reward: jax.Array | None = None, pi: jax.Array | None = None,
                        discount: float | jax.Array = 1.0,
                        undiscounted_policy: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -87,6 +95,7 @@ def occupancy_measures(mdp: TabularMDP, reward: jax.Array | None = None, pi: jax
     return state_occupancy(mdp, pi, discount)
 
 
+@jax.jit
 def expected_return(mdp: TabularMDP, pi: jax.Array, reward: jax.Array | None = None,
                     discount: float | jax.Array = 1.0) -> jax.Array:
     """Exact expected return of π over the H steps: Σ_{t<H} γ^t Σ_{s,a} D[t, s] π[t, s, a] R(s, a)
