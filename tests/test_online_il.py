@@ -194,7 +194,8 @@ def airl_run(pendulum_expert):
 
 
 def test_gail_off_policy_reaches_expert_on_pendulum(pendulum_expert):
-    _, scores = learn(gail, GAIL_SAC, pendulum_expert)
+    # two seeds: at 10k every one of four ends ≥ 98, and these two at 100 and 105 (measured)
+    _, scores = learn(gail, GAIL_SAC, pendulum_expert, seeds=2)
     assert iqm(scores[:, -1]) >= 90, f"IQM {iqm(scores[:, -1]):.1f}, final scores {np.round(scores[:, -1], 1)}"
 
 
