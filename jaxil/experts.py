@@ -266,7 +266,8 @@ def load_agent(dataset_dir: str | Path):
     env = envs.make(card["env"], None if card["backend"] == "gymnax" else card["backend"])
     mod = solver(card["algo"])
     config = config_from_json(mod.Config, card["config"])
-    learner = mod.init(jax.random.PRNGKey(0), config, env.spec)  # freshly initialized; acting arrays follow
+    # freshly initialized (jitted: op by op, an init compiles dozens of small programs); acting arrays follow
+    learner = jax.jit(lambda key: mod.init(key, config, env.spec))(jax.random.PRNGKey(0))
     try:
         with ocp.StandardCheckpointer() as ckpt:
             params = ckpt.restore(path / "params", jax.eval_shape(mod.acting_params, learner))

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +32,24 @@ def isolated_minari_store(tmp_path_factory):
         os.environ["MINARI_DATASETS_PATH"] = old
 
 
-def tree_equal(a, b) -> bool:
-    import jax.numpy as jnp
+def _host(x):
+    """A leaf on the host (numpy compares and slices without compiling an XLA program per shape)."""
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    return np.asarray(x)
 
+
+def tree_equal(a, b) -> bool:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return jax.tree.structure(a) == jax.tree.structure(b) and all(bool(jnp.array_equal(x, y)) for x, y in zip(la, lb))
+    return jax.tree.structure(a) == jax.tree.structure(b) and all(
+        x.shape == y.shape and np.array_equal(x, y) for x, y in ((_host(x), _host(y)) for x, y in zip(la, lb)))
 
 
 def seed_slice(tree, i: int):
-    return jax.tree.map(lambda x: x[i], tree)
+    def one(x):
+        typed_key = isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        return x[i] if typed_key else np.asarray(x)[i]
+    return jax.tree.map(one, tree)
 
 
 @pytest.fixture(scope="session")
