@@ -32,11 +32,13 @@ def isolated_minari_store(tmp_path_factory):
         os.environ["MINARI_DATASETS_PATH"] = old
 
 
+def _typed_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def _host(x):
     """A leaf on the host (numpy compares and slices without compiling an XLA program per shape)."""
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        x = jax.random.key_data(x)
-    return np.asarray(x)
+    return np.asarray(jax.random.key_data(x) if _typed_key(x) else x)
 
 
 def tree_equal(a, b) -> bool:
@@ -46,10 +48,7 @@ def tree_equal(a, b) -> bool:
 
 
 def seed_slice(tree, i: int):
-    def one(x):
-        typed_key = isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-        return x[i] if typed_key else np.asarray(x)[i]
-    return jax.tree.map(one, tree)
+    return jax.tree.map(lambda x: x[i] if _typed_key(x) else np.asarray(x)[i], tree)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,10 @@ in both; the largest observation difference after 1, 10 and ``--steps`` steps (o
 step the episode ends), the largest reward difference, and whether every termination flag
 agrees. Then ``--episodes`` whole episodes of a fixed linear policy a = tanh(W·obs) (W drawn
 once), or with ``--policy expert`` the trained expert shipped with ``jaxil/<env>/expert-v0``
-(its mode, each side acting on its own observations), from the same start states: both returns and their relative difference. Then env
-steps/s: gymnasium's ``env.step`` in a Python loop, and MJX ``step`` under ``lax.scan`` at 1
-and 128 parallel envs (first call, i.e. compile, reported apart). Prints a table and one JSON line.
+(its mode, each side acting on its own observations), from the same start states: both
+returns and their relative difference. Then env steps/s: gymnasium's ``env.step`` in a
+Python loop, and MJX ``step`` under ``lax.scan`` at 1 and 128 parallel envs (first call,
+i.e. compile, reported apart). Prints a table and one JSON line.
 """
 
 from __future__ import annotations
