@@ -15,7 +15,8 @@ All kinds of one env come from one training run of its recipe (D4RL's protocol):
   each from a fresh random initial state;
 - ``medium``: episodes sampled from the policy of that run at its first evaluation
   at or above a third of the way from random to expert return (the run keeps its
-  policy at every evaluation, so this is chosen once the expert is known);
+  policy at every evaluation; the expert data fix that level, so a run made for the
+  medium kinds alone trains only up to it);
 - ``medium-replay``: the run's replay buffer up to that moment (every transition the
   learner had seen, warm-up included), cut into its episodes; an on-policy (PPO) run
   keeps no buffer, so its episodes are sampled again from the policies it kept at each
@@ -184,13 +185,21 @@ def mode_act(policy: Callable[[jax.Array], Any]) -> Act:
 
 
 def train_expert(
-    env: Env, seed: int, work_dir: Path, overrides: dict | None = None, progress: bool = True, resume: bool = True
+    env: Env,
+    seed: int,
+    work_dir: Path,
+    overrides: dict | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    stop_at: float | None = None,
 ):
     """Train the recipe's expert for one seed with the chunked, resumable driver.
 
     Returns ``(recipe, config, final train state, its learner, metric rows)``. The policy
     at every evaluation is kept in ``work_dir/policies/<chunk>``, where the medium kinds
-    pick theirs once the final expert return is known.
+    pick theirs once the final expert return is known. ``stop_at`` ends training at the
+    first evaluation at or above that return (the medium kinds need the run only up to
+    their level; a later expert run on the same ``work_dir`` resumes from there).
     """
     recipe, config = recipe_config(env.spec.name, overrides)
     train = solver(recipe.algo).make_train(config, env)
@@ -200,7 +209,8 @@ def train_expert(
         save_policy(Path(work_dir) / SNAPSHOT_DIR / f"{chunk:05d}", recipe.algo, config, train.learner(state), env)
 
     def reached_target(rows: list[dict]) -> bool:
-        return recipe.stop_at_target and max(r["eval_return"] for r in rows) >= recipe.target_return
+        best = max(r["eval_return"] for r in rows)
+        return (recipe.stop_at_target and best >= recipe.target_return) or (stop_at is not None and best >= stop_at)
 
     carry, rows = driver.run(
         train,
@@ -218,9 +228,14 @@ def train_expert(
     return recipe, config, state, train.learner(state), rows
 
 
+def medium_level(expert_return: float, random_return: float) -> float:
+    """A third of the way from random to expert return."""
+    return random_return + MEDIUM_FRACTION * (expert_return - random_return)
+
+
 def medium_chunk(rows: list[dict], expert_return: float, random_return: float) -> dict:
-    """The first evaluation at or above a third of the way from random to expert."""
-    level = random_return + MEDIUM_FRACTION * (expert_return - random_return)
+    """The first evaluation at or above :func:`medium_level`."""
+    level = medium_level(expert_return, random_return)
     for r in rows:
         if r["eval_return"] >= level:
             return r | {"medium_level": level}
@@ -362,7 +377,11 @@ def make_dataset(
             episodes = collect_episodes(env, act, collect_key, num_episodes or 50)
             meta["collection"] = "uniformly random actions"
         else:
-            recipe, config, state, _, rows = train_expert(env, seed, work_dir, overrides, progress, resume)
+            # The expert data fix the medium level, so training stops there: hopper's medium
+            # policy comes at 120k of the expert's 480k steps.
+            recipe, config, state, _, rows = train_expert(
+                env, seed, work_dir, overrides, progress, resume, stop_at=medium_level(expert_ret, random_ret)
+            )
             medium = medium_chunk(rows, expert_ret, random_ret)
             meta |= _recipe_card(recipe, config, rows) | {
                 "medium_chunk": medium["chunk"],

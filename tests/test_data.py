@@ -241,3 +241,12 @@ def test_on_policy_medium_replay_resamples_the_runs_policies(tmp_path):
     act, _ = load_policy(path)
     for e in eps:
         np.testing.assert_array_equal(np.asarray(jax.vmap(act)(e.observations[:-1], None)), e.actions)
+    # made alone (no expert run in its work dir), the medium kind trains only up to the
+    # medium level, and its data are the same
+    path = make_dataset("cartpole", "medium", num_episodes=4, **kw | dict(work_dir=tmp_path / "alone", overwrite=True))
+    alone, info_alone = data.load(str(path))
+    assert info_alone.jaxil["medium_chunk"] == m and len(info_alone.jaxil["expert_train_curve"]) == m
+    assert len(info.jaxil["expert_train_curve"]) > m
+    for a, b in zip(eps, alone, strict=True):
+        np.testing.assert_array_equal(a.observations, b.observations)
+        np.testing.assert_array_equal(a.actions, b.actions)
