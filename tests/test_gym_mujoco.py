@@ -12,6 +12,7 @@ import pytest
 
 from jaxil import JaxilError, data, envs
 from jaxil.envs.gym_mujoco import TASKS, GymMujocoEnv
+from jaxil.envs.termination import termination_fn
 
 STEPS = 100
 # largest differences measured over the 100 steps: hopper float32 1.3e-4 (velocities of ~4),
@@ -53,6 +54,8 @@ def compare(env: GymMujocoEnv, name: str, tolerance: float | None = None) -> Non
     np.testing.assert_allclose(o, obs, atol=tol, rtol=0)
     np.testing.assert_allclose(r, reward, atol=tol, rtol=0)
     np.testing.assert_array_equal(term, terminated)
+    # the rule that learned models read off the observation (jaxil.envs.termination) agrees
+    np.testing.assert_array_equal(np.asarray(termination_fn(name)(jnp.asarray(o))), terminated)
     assert terminated.any() == (name in FALLS)  # a fall under these actions is seen on both sides
 
 

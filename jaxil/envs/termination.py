@@ -15,6 +15,12 @@ height those checks use, and drops the x position):
   transitions, all with ``o[0]`` within 0.02 of a bound);
 - halfcheetah (and gymnax's pendulum): never.
 
+gymnasium's envs (``gym-*``, :mod:`jaxil.envs.gym_mujoco`, v5 and v4) check the same
+bounds, and their observations start the same way (hopper and walker2d: ``qpos[1:]``, so
+``o[0]`` is the height and ``o[1]`` the angle; ant: ``qpos[2:]``, so ``o[0]`` is the
+height), so the same rules hold. gymnasium's hopper checks ``state_vector()[2:]``, whose
+velocities are unclipped, as Brax's does; its ant also asks for a finite state.
+
 ``guard`` adds CleanIL's stability guards for imagined states (a model can drift where no
 env goes): also terminal when any ``|o| ≥ 100`` or any normalised ``|ô| ≥ 30``. CleanIL's
 walker2d guard denormalises with the std where the variance is expected (ô·√σ + μ, its
@@ -51,8 +57,15 @@ def _never(o: jax.Array) -> jax.Array:
     return jnp.zeros(o.shape[:-1], bool)
 
 
+def _gym_ant(o: jax.Array) -> jax.Array:
+    return _ant(o) | ~jnp.all(jnp.isfinite(o), axis=-1)
+
+
 RULES: dict[str, TerminationFn] = {"hopper": _hopper, "walker2d": _walker2d, "ant": _ant, "halfcheetah": _never,
                                    "pendulum": _never}  # pendulum episodes only time out
+for _v in ("v5", "v4"):
+    RULES |= {f"gym-hopper-{_v}": _hopper, f"gym-walker2d-{_v}": _walker2d, f"gym-ant-{_v}": _gym_ant,
+              f"gym-halfcheetah-{_v}": _never}
 
 
 def termination_fn(env_name: str, guard: tuple[jax.Array, jax.Array] | None = None) -> TerminationFn:
