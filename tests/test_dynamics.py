@@ -189,7 +189,7 @@ def test_dynamics_bad_input():
 MUJOCO = ["hopper", "walker2d", "halfcheetah", "ant"]
 
 
-@pytest.mark.parametrize("name", [*MUJOCO, "gym-hopper-v5"])
+@pytest.mark.parametrize("name", [*MUJOCO, "gym-hopper-v5", "gym-halfcheetah-v5"])
 def test_termination_rule_agrees_with_the_recorded_flags(name):
     """On every transition of every shipped dataset of the env (expert, medium,
     medium-replay, random), the rule read off next_obs matches the recorded terminated
